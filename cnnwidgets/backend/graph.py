@@ -1,0 +1,300 @@
+"""Walk a Keras 3 model's layer graph, nested models included.
+
+Keras can build a sub-model from a model's input to an intermediate output,
+but such sub-models break in two common cases: a functional base nested inside
+a Sequential or functional model (the inner layers' outputs live in the inner
+graph, not the outer one), and several outputs, where ``tape.gradient`` with
+respect to an intermediate output returns ``None``. :class:`ModelGraph`
+instead executes the model node by node, descending into nested models, and
+hands back any layer's output tensor from the same pass that produced the
+prediction. Gradients with respect to those tensors are then ordinary tape
+gradients, and nothing about the user's model is cloned or mutated.
+"""
+
+from dataclasses import dataclass, field
+
+from ..errors import UnsupportedModelError
+
+__all__ = ["LayerRecord", "ModelGraph", "LOGITS", "CAPTURE_ALL"]
+
+#: Key under which :meth:`ModelGraph.execute` returns the pre-activation scores.
+LOGITS = "__logits__"
+#: Pass as ``capture`` to :meth:`ModelGraph.execute` to capture every layer.
+CAPTURE_ALL = "__all__"
+
+_PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
+_CONV_TYPES = (
+    "Conv2D",
+    "DepthwiseConv2D",
+    "SeparableConv2D",
+    "Conv2DTranspose",
+    "Convolution2D",
+)
+
+
+@dataclass(frozen=True)
+class LayerRecord:
+    """What the inspector knows about one layer.
+
+    Attributes
+    ----------
+    name : str
+        The Keras layer name.
+    path : str
+        ``"outer/inner"`` style path; equal to ``name`` for top-level layers.
+    type : str
+        The layer's class name (``"Conv2D"``, ``"Functional"``, ...).
+    output_shape : tuple or None
+        Output shape without the batch axis.
+    param_count : int
+        Number of weights (trainable and not).
+    is_spatial : bool
+        True when the output is ``(H, W, C)``: feature maps that Grad-CAM and
+        the feature-map views can use.
+    is_conv : bool
+        True for convolution layers (with a spatial kernel).
+    is_model : bool
+        True for a nested model (its layers follow it with ``depth + 1``).
+    depth : int
+        Nesting depth, 0 for top-level layers.
+    parent : str or None
+        Path of the nested model holding the layer, ``None`` at top level.
+    index : int
+        Position in :attr:`ModelGraph.records`.
+    """
+
+    name: str
+    path: str
+    type: str
+    output_shape: tuple
+    param_count: int
+    is_spatial: bool
+    is_conv: bool
+    is_model: bool
+    depth: int
+    parent: str
+    index: int
+    layer: object = field(repr=False, compare=False)
+
+
+def _keras():
+    import keras
+
+    return keras
+
+
+def _is_container(layer):
+    keras = _keras()
+    from keras.src.models.functional import Functional
+
+    return isinstance(layer, (keras.Sequential, Functional))
+
+
+def _output_shape(layer):
+    try:
+        shape = layer.output.shape
+    except Exception:
+        try:
+            shape = layer.compute_output_shape(layer.input.shape)
+        except Exception:
+            return None
+    if isinstance(shape, list):  # several outputs: show the first
+        shape = shape[0]
+    return tuple(None if d is None else int(d) for d in shape[1:])
+
+
+def _param_count(layer):
+    try:
+        return int(layer.count_params())
+    except Exception:
+        return 0
+
+
+def _layers_of(model):
+    keras = _keras()
+    return [lay for lay in model.layers if not isinstance(lay, keras.layers.InputLayer)]
+
+
+def _producer(tensor):
+    history = getattr(tensor, "_keras_history", None)
+    return None if history is None else history[0]
+
+
+class ModelGraph:
+    """Execute a Sequential or functional Keras model layer by layer.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A built ``keras.Sequential`` or functional model with one image input
+        and one output. Nested Sequential/functional models are descended into.
+
+    Raises
+    ------
+    UnsupportedModelError
+        The model is subclassed, not built, or has several inputs.
+    """
+
+    def __init__(self, model):
+        keras = _keras()
+        if not isinstance(model, keras.Model):
+            raise UnsupportedModelError(
+                f"expected a keras.Model, got {type(model).__name__}; pass a Keras 3 model"
+            )
+        if not _is_container(model):
+            raise UnsupportedModelError(
+                f"{type(model).__name__} is a subclassed model: its layers cannot be reached "
+                "from outside its call(); rebuild it with the functional API or keras.Sequential "
+                "to inspect layers (predictions, occlusion and input gradients still work)"
+            )
+        try:
+            inputs = model.inputs
+        except Exception:
+            inputs = None
+        if not inputs:
+            raise UnsupportedModelError(
+                "the model is not built: it has no input shape yet; start it with "
+                "keras.Input(shape=...) or call model.build((None, H, W, C)) first"
+            )
+        if len(inputs) != 1 or len(model.outputs) != 1:
+            raise UnsupportedModelError(
+                f"the model has {len(inputs)} inputs and {len(model.outputs)} outputs; "
+                "cnnwidgets inspects models with one image input and one output"
+            )
+        shape = tuple(inputs[0].shape)[1:]
+        if len(shape) != 3:
+            raise UnsupportedModelError(
+                f"the model's input has shape {shape}; cnnwidgets needs an image input (H, W, C)"
+            )
+        self.model = model
+        self.input_shape = tuple(None if d is None else int(d) for d in shape)
+        self.output_shape = tuple(None if d is None else int(d) for d in model.outputs[0].shape[1:])
+        self.records = []
+        self._collect(model, prefix="", depth=0, parent=None)
+        self.final_layer = self._find_final_layer(model)
+        self.output_activation = self._activation_name(self.final_layer)
+
+    # ------------------------------------------------------------------ records
+    def _collect(self, model, prefix, depth, parent):
+        for layer in _layers_of(model):
+            path = prefix + layer.name
+            shape = _output_shape(layer)
+            type_name = type(layer).__name__
+            record = LayerRecord(
+                name=layer.name,
+                path=path,
+                type=type_name,
+                output_shape=shape,
+                param_count=_param_count(layer),
+                is_spatial=shape is not None and len(shape) == 3,
+                is_conv=type_name in _CONV_TYPES,
+                is_model=_is_container(layer),
+                depth=depth,
+                parent=parent,
+                index=len(self.records),
+                layer=layer,
+            )
+            self.records.append(record)
+            if record.is_model:
+                self._collect(layer, prefix=path + "/", depth=depth + 1, parent=path)
+
+    def _find_final_layer(self, model):
+        keras = _keras()
+        layer = _producer(model.outputs[0])
+        if layer is None or isinstance(layer, keras.layers.InputLayer):
+            layers = _layers_of(model)
+            layer = layers[-1] if layers else None
+        if layer is not None and _is_container(layer):
+            return self._find_final_layer(layer)
+        return layer
+
+    @staticmethod
+    def _activation_name(layer):
+        keras = _keras()
+        if layer is None:
+            return None
+        if isinstance(layer, keras.layers.Softmax):
+            return "softmax"
+        activation = getattr(layer, "activation", None)
+        name = getattr(activation, "__name__", None)
+        return name if name in _PROBABILITY_ACTIVATIONS else None
+
+    # ---------------------------------------------------------------- execution
+    def execute(self, x, capture=()):
+        """Run the model on a batch and capture layer outputs from the same pass.
+
+        Call this inside ``tf.function`` or under a ``GradientTape``.
+
+        Parameters
+        ----------
+        x : tf.Tensor
+            A batch ``(B, H, W, C)`` of model inputs.
+        capture : collection of str or ``CAPTURE_ALL``
+            Layer paths whose outputs to return.
+
+        Returns
+        -------
+        output : tf.Tensor
+            The model's output, exactly as ``model(x, training=False)``.
+        captured : dict
+            ``{path: tensor}`` for the captured layers, plus :data:`LOGITS`:
+            the final layer's pre-activation scores when it ends in softmax or
+            sigmoid, else the output itself.
+        """
+        captured = {}
+        output = self._run_model(self.model, x, "", capture, captured)
+        captured.setdefault(LOGITS, output)
+        return output, captured
+
+    def _run_model(self, model, inputs, prefix, capture, captured):
+        keras = _keras()
+        if isinstance(model, keras.Sequential):
+            x = inputs
+            for layer in _layers_of(model):
+                x = self._run_op(layer, (x,), {}, prefix, capture, captured)
+            return x
+        tensors = {id(model.inputs[0]): inputs}
+        for depth in sorted(model._nodes_by_depth, reverse=True):
+            for node in model._nodes_by_depth[depth]:
+                if not node.operation or node.is_input:
+                    continue
+                if any(id(t) not in tensors for t in node.input_tensors):
+                    continue
+                args, kwargs = node.arguments.fill_in(tensors)
+                outputs = self._run_op(node.operation, args, kwargs, prefix, capture, captured)
+                flat = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+                for symbolic, value in zip(node.outputs, flat):
+                    tensors[id(symbolic)] = value
+        return tensors[id(model.outputs[0])]
+
+    def _run_op(self, op, args, kwargs, prefix, capture, captured):
+        path = prefix + op.name
+        if _is_container(op):
+            kwargs = {k: v for k, v in kwargs.items() if k not in ("training", "mask")}
+            result = self._run_model(op, args[0], path + "/", capture, captured)
+        elif op is self.final_layer and self.output_activation is not None:
+            result, captured[LOGITS] = self._call_final(op, args, kwargs)
+        else:
+            if getattr(op, "_call_has_training_arg", False):
+                kwargs = dict(kwargs, training=False)
+            result = op(*args, **kwargs)
+        if capture == CAPTURE_ALL or path in capture:
+            captured[path] = result[0] if isinstance(result, (list, tuple)) else result
+        return result
+
+    def _call_final(self, layer, args, kwargs):
+        """Call the final layer, returning (output, pre-activation scores)."""
+        keras = _keras()
+        ops = keras.ops
+        if isinstance(layer, keras.layers.Softmax) or isinstance(layer, keras.layers.Activation):
+            logits = args[0]
+            return layer(*args, **kwargs), logits
+        if isinstance(layer, keras.layers.Dense):
+            logits = ops.matmul(args[0], layer.kernel)
+            if layer.use_bias:
+                logits = logits + layer.bias
+            return layer.activation(logits), logits
+        # Another layer type ending in softmax/sigmoid: log-probabilities stand
+        # in for logits (same argmax; gradients differ by a shared term).
+        output = layer(*args, **kwargs)
+        return output, ops.log(ops.maximum(output, 1e-12))

@@ -1,0 +1,87 @@
+"""Occlusion geometry and fill values (numpy only)."""
+
+import numbers
+
+import numpy as np
+
+from ..errors import InvalidImageError
+from .images import gaussian_blur
+
+__all__ = ["FILLS", "normalize_box", "box_mask", "fill_image", "patch_positions", "default_patch"]
+
+#: Fill names accepted by :func:`fill_image`.
+FILLS = ("gray", "black", "white", "mean", "blur")
+
+
+def normalize_box(box, height, width):
+    """Clip ``box = (y0, x0, y1, x1)`` (end-exclusive pixels) to the image.
+
+    Raises
+    ------
+    InvalidImageError
+        The box is not four numbers or covers no pixel of the image.
+    """
+    try:
+        y0, x0, y1, x1 = (int(round(float(v))) for v in box)
+    except (TypeError, ValueError):
+        raise InvalidImageError(
+            f"box must be four numbers (y0, x0, y1, x1), got {box!r}"
+        ) from None
+    y0, y1 = max(0, min(y0, y1)), min(height, max(y0, y1))
+    x0, x1 = max(0, min(x0, x1)), min(width, max(x0, x1))
+    return y0, x0, y1, x1
+
+
+def box_mask(box, height, width):
+    """Boolean ``(H, W)`` mask that is True inside ``box``."""
+    y0, x0, y1, x1 = normalize_box(box, height, width)
+    mask = np.zeros((height, width), dtype=bool)
+    mask[y0:y1, x0:x1] = True
+    return mask
+
+
+def fill_image(image, fill, value_range, blur_sigma=None):
+    """The image that shows through occluded pixels.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(H, W, C)`` float display image.
+    fill : str or float
+        ``"gray"`` (middle of ``value_range``), ``"black"`` / ``"white"`` (its
+        ends), ``"mean"`` (the image's per-channel mean), ``"blur"`` (a
+        Gaussian-blurred copy of the image), or a number.
+    value_range : tuple of float
+        ``(low, high)`` pixel range of display images, e.g. ``(0, 255)``.
+    blur_sigma : float, optional
+        Blur strength for ``"blur"``; default an eighth of the image's shorter side.
+    """
+    low, high = value_range
+    if isinstance(fill, numbers.Number):
+        return np.full_like(image, float(fill))
+    if fill == "gray":
+        return np.full_like(image, (low + high) / 2.0)
+    if fill == "black":
+        return np.full_like(image, low)
+    if fill == "white":
+        return np.full_like(image, high)
+    if fill == "mean":
+        return np.broadcast_to(image.mean(axis=(0, 1), keepdims=True), image.shape).astype(np.float32)
+    if fill == "blur":
+        sigma = blur_sigma if blur_sigma is not None else max(1.0, min(image.shape[:2]) / 8.0)
+        return gaussian_blur(image, sigma)
+    raise InvalidImageError(f"unknown fill {fill!r}; use one of {', '.join(FILLS)} or a number")
+
+
+def patch_positions(length, patch, stride):
+    """Start offsets of patches along one axis, the last one flush with the end."""
+    patch = min(patch, length)
+    starts = list(range(0, length - patch + 1, stride))
+    if starts[-1] != length - patch:
+        starts.append(length - patch)
+    return starts
+
+
+def default_patch(height, width):
+    """A patch about a sixth of the image's shorter side (at least 2 pixels)."""
+    return max(2, int(round(min(height, width) / 6)))

@@ -1,0 +1,50 @@
+"""Exceptions raised by cnnwidgets.
+
+Every error that cnnwidgets raises on purpose derives from
+:class:`CNNWidgetsError`, so a caller (or a widget) can catch one type and show
+its message. Each message says what was wrong and what to do about it.
+"""
+
+__all__ = [
+    "CNNWidgetsError",
+    "InvalidImageError",
+    "LayerNotFoundError",
+    "NoSpatialLayerError",
+    "ClassNotFoundError",
+    "UnsupportedModelError",
+    "JobCancelled",
+]
+
+
+class CNNWidgetsError(Exception):
+    """Base class of every error raised by cnnwidgets on purpose."""
+
+
+class InvalidImageError(CNNWidgetsError, ValueError):
+    """An image has the wrong shape, channel count, dtype, or non-finite pixels."""
+
+
+class LayerNotFoundError(CNNWidgetsError, LookupError):
+    """A layer name, index or path does not name a layer of the model."""
+
+    def __str__(self):  # LookupError would quote the message like a key
+        return str(self.args[0]) if self.args else ""
+
+
+class NoSpatialLayerError(CNNWidgetsError, ValueError):
+    """A method needs a layer with spatial (H, W, C) output and there is none."""
+
+
+class ClassNotFoundError(CNNWidgetsError, LookupError):
+    """A class index is out of range or a class name is unknown."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
+
+
+class UnsupportedModelError(CNNWidgetsError, TypeError):
+    """The model cannot be inspected the way that was asked (e.g. a subclassed model)."""
+
+
+class JobCancelled(CNNWidgetsError):
+    """A long computation stopped because its ``cancel`` token was set."""

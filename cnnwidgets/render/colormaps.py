@@ -1,0 +1,100 @@
+"""Scalar maps to colours, with matplotlib's maintained colormaps."""
+
+import numpy as np
+
+__all__ = ["normalize", "apply_colormap", "colorbar", "NORMALIZATIONS"]
+
+#: Modes accepted by :func:`normalize`.
+NORMALIZATIONS = ("minmax", "symmetric", "absolute")
+
+
+def normalize(values, mode="minmax", vmin=None, vmax=None, percentile=100.0):
+    """Scale values to [0, 1] for colouring.
+
+    Parameters
+    ----------
+    values : array_like
+        Any-shape float array.
+    mode : {"minmax", "symmetric", "absolute"}
+        ``minmax``: lowest value to 0, highest to 1. ``symmetric``: zero maps
+        to 0.5 and the largest magnitude to 0 or 1 (for signed data such as
+        weights and gradients, with a diverging colormap). ``absolute``:
+        ``|values|`` from 0 to their maximum.
+    vmin, vmax : float, optional
+        Fixed ends instead of the data's (``vmax`` alone for ``symmetric``).
+    percentile : float
+        Ends taken at this percentile of the data (``100 - percentile`` for
+        the low end) so a few extreme values do not wash out the rest.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 in [0, 1], same shape. A constant input maps to 0 (0.5 for
+        ``symmetric``).
+    """
+    values = np.asarray(values, dtype=np.float32)
+    if mode not in NORMALIZATIONS:
+        raise ValueError(f"unknown normalization {mode!r}; use one of {', '.join(NORMALIZATIONS)}")
+    finite = values[np.isfinite(values)]
+    if mode == "absolute":
+        values = np.abs(values)
+        finite = np.abs(finite)
+        mode, vmin = "minmax", 0.0 if vmin is None else vmin
+    if mode == "symmetric":
+        if vmax is None:
+            vmax = float(np.percentile(np.abs(finite), percentile)) if finite.size else 0.0
+        if vmax <= 0:
+            return np.full(values.shape, 0.5, np.float32)
+        return np.clip(0.5 + 0.5 * values / vmax, 0.0, 1.0).astype(np.float32)
+    if vmin is None:
+        vmin = float(np.percentile(finite, 100.0 - percentile)) if finite.size else 0.0
+    if vmax is None:
+        vmax = float(np.percentile(finite, percentile)) if finite.size else 0.0
+    if vmax <= vmin:
+        return np.zeros(values.shape, np.float32)
+    return np.clip((values - vmin) / (vmax - vmin), 0.0, 1.0).astype(np.float32)
+
+
+def _lookup_table(cmap):
+    from matplotlib import colormaps
+
+    try:
+        colormap = colormaps[cmap]
+    except KeyError:
+        raise ValueError(f"unknown colormap {cmap!r}; use a matplotlib colormap name such as 'viridis'") from None
+    return (colormap(np.linspace(0.0, 1.0, 256)) * 255 + 0.5).astype(np.uint8)
+
+
+def apply_colormap(unit_values, cmap="viridis", alpha=255):
+    """Colour values in [0, 1] with a matplotlib colormap.
+
+    Parameters
+    ----------
+    unit_values : array_like
+        Values already scaled to [0, 1] (see :func:`normalize`); NaN is transparent.
+    cmap : str
+        A matplotlib colormap name.
+    alpha : int or array_like
+        Opacity 0-255, a scalar or an array broadcastable to the values.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 ``(..., 4)`` RGBA.
+    """
+    unit_values = np.asarray(unit_values, dtype=np.float32)
+    table = _lookup_table(cmap)
+    nan = ~np.isfinite(unit_values)
+    index = np.clip(np.nan_to_num(unit_values) * 255 + 0.5, 0, 255).astype(np.uint8)
+    rgba = table[index]
+    rgba[..., 3] = np.broadcast_to(np.asarray(alpha, dtype=np.uint8), unit_values.shape)
+    rgba[nan, 3] = 0
+    return rgba
+
+
+def colorbar(cmap="viridis", length=256, thickness=12, horizontal=True):
+    """A colour legend strip, low to high (left to right, or bottom to top)."""
+    ramp = np.linspace(0.0, 1.0, length, dtype=np.float32)
+    if horizontal:
+        return apply_colormap(np.broadcast_to(ramp[None, :], (thickness, length)), cmap)
+    return apply_colormap(np.broadcast_to(ramp[::-1, None], (length, thickness)), cmap)

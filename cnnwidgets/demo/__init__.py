@@ -1,5 +1,20 @@
-"""Built-in demo models and sample data (TensorFlow is imported lazily)."""
+"""Built-in demo models and data, all offline (TensorFlow is imported lazily).
+
+* The embedded default: a small trained digits CNN and held-out sample digits.
+* The tank story: a synthetic data set with a weather confound, and a small
+  CNN that trains on it in seconds.
+"""
 
 from .digits import DIGIT_CLASS_NAMES, build_digits_model, digits_model, digits_samples
+from .tank import TANK_CLASS_NAMES, build_tank_model, tank_data, train_tank_model
 
-__all__ = ["DIGIT_CLASS_NAMES", "build_digits_model", "digits_model", "digits_samples"]
+__all__ = [
+    "DIGIT_CLASS_NAMES",
+    "build_digits_model",
+    "digits_model",
+    "digits_samples",
+    "TANK_CLASS_NAMES",
+    "build_tank_model",
+    "tank_data",
+    "train_tank_model",
+]

@@ -2,6 +2,7 @@
 
 from .colormaps import apply_colormap, colorbar, normalize
 from .compose import blend, grayscale_to_rgba, image_to_rgba, outline_box, resize_rgba, upscale_nearest
+from .panels import bar_chart_rgba, stack_panels, text_rgba
 from .png import decode_image, encode_png, save_png
 from .tiles import grid_shape, tile_at, tile_grid
 
@@ -18,6 +19,9 @@ __all__ = [
     "decode_image",
     "encode_png",
     "save_png",
+    "bar_chart_rgba",
+    "stack_panels",
+    "text_rgba",
     "grid_shape",
     "tile_at",
     "tile_grid",

@@ -1,5 +1,7 @@
 """Scalar maps to colours, with matplotlib's maintained colormaps."""
 
+import functools
+
 import numpy as np
 
 __all__ = ["normalize", "apply_colormap", "colorbar", "NORMALIZATIONS"]
@@ -29,8 +31,11 @@ def normalize(values, mode="minmax", vmin=None, vmax=None, percentile=100.0):
     Returns
     -------
     numpy.ndarray
-        float32 in [0, 1], same shape. A constant input maps to 0 (0.5 for
-        ``symmetric``).
+        float32 in [0, 1], same shape. With no spread between the ends
+        (e.g. a constant input in ``minmax`` mode) everything maps to 0;
+        all zeros map to 0.5 in ``symmetric`` mode. NaN stays NaN (shown transparent by
+        :func:`apply_colormap`); infinities are ignored when finding the ends
+        and clip to 0 or 1.
     """
     values = np.asarray(values, dtype=np.float32)
     if mode not in NORMALIZATIONS:
@@ -44,17 +49,18 @@ def normalize(values, mode="minmax", vmin=None, vmax=None, percentile=100.0):
         if vmax is None:
             vmax = float(np.percentile(np.abs(finite), percentile)) if finite.size else 0.0
         if vmax <= 0:
-            return np.full(values.shape, 0.5, np.float32)
+            return np.where(np.isnan(values), np.float32(np.nan), np.float32(0.5)).astype(np.float32)
         return np.clip(0.5 + 0.5 * values / vmax, 0.0, 1.0).astype(np.float32)
     if vmin is None:
         vmin = float(np.percentile(finite, 100.0 - percentile)) if finite.size else 0.0
     if vmax is None:
         vmax = float(np.percentile(finite, percentile)) if finite.size else 0.0
     if vmax <= vmin:
-        return np.zeros(values.shape, np.float32)
+        return np.where(np.isnan(values), np.float32(np.nan), np.float32(0.0)).astype(np.float32)
     return np.clip((values - vmin) / (vmax - vmin), 0.0, 1.0).astype(np.float32)
 
 
+@functools.lru_cache(maxsize=64)
 def _lookup_table(cmap):
     from matplotlib import colormaps
 
@@ -62,7 +68,9 @@ def _lookup_table(cmap):
         colormap = colormaps[cmap]
     except KeyError:
         raise ValueError(f"unknown colormap {cmap!r}; use a matplotlib colormap name such as 'viridis'") from None
-    return (colormap(np.linspace(0.0, 1.0, 256)) * 255 + 0.5).astype(np.uint8)
+    table = (colormap(np.linspace(0.0, 1.0, 256)) * 255 + 0.5).astype(np.uint8)
+    table.flags.writeable = False  # cached and shared between calls
+    return table
 
 
 def apply_colormap(unit_values, cmap="viridis", alpha=255):
@@ -71,11 +79,13 @@ def apply_colormap(unit_values, cmap="viridis", alpha=255):
     Parameters
     ----------
     unit_values : array_like
-        Values already scaled to [0, 1] (see :func:`normalize`); NaN is transparent.
+        Values already scaled to [0, 1] (see :func:`normalize`); values
+        outside are clipped, NaN and infinities are transparent.
     cmap : str
         A matplotlib colormap name.
     alpha : int or array_like
-        Opacity 0-255, a scalar or an array broadcastable to the values.
+        Opacity 0-255 (rounded and clipped), a scalar or an array
+        broadcastable to the values.
 
     Returns
     -------
@@ -87,7 +97,8 @@ def apply_colormap(unit_values, cmap="viridis", alpha=255):
     nan = ~np.isfinite(unit_values)
     index = np.clip(np.nan_to_num(unit_values) * 255 + 0.5, 0, 255).astype(np.uint8)
     rgba = table[index]
-    rgba[..., 3] = np.broadcast_to(np.asarray(alpha, dtype=np.uint8), unit_values.shape)
+    alpha = np.clip(np.rint(np.asarray(alpha, dtype=np.float32)), 0, 255).astype(np.uint8)
+    rgba[..., 3] = np.broadcast_to(alpha, unit_values.shape)
     rgba[nan, 3] = 0
     return rgba
 

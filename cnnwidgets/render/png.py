@@ -8,11 +8,19 @@ __all__ = ["encode_png", "save_png", "decode_image"]
 
 
 def encode_png(rgba):
-    """uint8 ``(H, W, 3|4)`` array to PNG bytes."""
+    """uint8 ``(H, W, 4)`` RGBA, ``(H, W, 3)`` RGB or ``(H, W[, 1])`` grey array to PNG bytes."""
     from PIL import Image
 
     rgba = np.ascontiguousarray(rgba, dtype=np.uint8)
-    mode = "RGBA" if rgba.shape[-1] == 4 else "RGB"
+    if rgba.ndim == 3 and rgba.shape[-1] == 1:
+        rgba = rgba[..., 0]
+    modes = {3: "RGB", 4: "RGBA"}
+    if rgba.ndim == 2:
+        mode = "L"
+    elif rgba.ndim == 3 and rgba.shape[-1] in modes:
+        mode = modes[rgba.shape[-1]]
+    else:
+        raise ValueError(f"cannot encode an image of shape {rgba.shape} as PNG; expected (H, W) or (H, W, 1|3|4)")
     buffer = io.BytesIO()
     Image.fromarray(rgba, mode).save(buffer, format="PNG")
     return buffer.getvalue()
@@ -28,10 +36,13 @@ def save_png(rgba, path):
 def decode_image(data, size=None, channels=3):
     """Decode PNG/JPEG/... bytes into a uint8 ``(H, W, channels)`` array.
 
+    The EXIF orientation (photos from phones) is applied, transparency is
+    dropped, and 16-bit greyscale is scaled (not clipped) to 8 bits.
+
     Parameters
     ----------
     data : bytes
-        The file's content.
+        The file's content (``bytes``, ``bytearray`` or ``memoryview``).
     size : tuple of int, optional
         ``(height, width)`` to resize to (bilinear, Pillow), e.g. the model's input size.
     channels : {1, 3}
@@ -40,17 +51,35 @@ def decode_image(data, size=None, channels=3):
     Raises
     ------
     ValueError
-        The bytes are not an image Pillow can read.
+        The bytes are not an image Pillow can read, or ``channels`` is not 1 or 3.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
+    data = bytes(data)
+    if not data:
+        raise ValueError("the file is empty; expected an image (PNG, JPEG, ...)")
     try:
-        image = Image.open(io.BytesIO(bytes(data)))
+        image = Image.open(io.BytesIO(data))
         image.load()
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"the file is not an image that can be read (PNG, JPEG, ...): {exc}") from None
+        image = ImageOps.exif_transpose(image)
+    except UnidentifiedImageError:
+        raise ValueError(
+            f"the file ({len(data)} bytes) is not an image that can be read; expected PNG, JPEG, GIF, BMP, ..."
+        ) from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"the image could not be decoded (damaged or unsupported file): {exc}") from None
+    if image.mode.startswith("I;16") or image.mode == "I":
+        # 16-bit greyscale: Pillow's convert("L") would clip at 255 instead of scaling.
+        wide = np.asarray(image, np.float64)
+        image = Image.fromarray(np.clip(wide / 257.0 + 0.5, 0, 255).astype(np.uint8), "L")
     image = image.convert("L" if channels == 1 else "RGB")
-    if size is not None and None not in size:
-        image = image.resize((int(size[1]), int(size[0])), Image.BILINEAR)
+    if size is not None and None not in tuple(size):
+        height, width = (int(v) for v in size)
+        if height < 1 or width < 1:
+            raise ValueError(f"cannot resize an image to {height}x{width}")
+        if image.size != (width, height):
+            image = image.resize((width, height), Image.BILINEAR)
     array = np.asarray(image, np.uint8)
     return array[..., None] if channels == 1 else array

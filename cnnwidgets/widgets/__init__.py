@@ -1,0 +1,28 @@
+"""ipywidgets front ends. Each widget binds the shared :class:`~cnnwidgets.Inspector`.
+
+Importing this package imports ipywidgets, ipycanvas and bqplot, but not
+TensorFlow: that loads when a widget is given a model.
+"""
+
+import importlib
+
+_WIDGETS = {
+    "LayerBrowser": "cnnwidgets.widgets.layer_browser",
+    "FilterGrid": "cnnwidgets.widgets.filter_grid",
+    "OcclusionPainter": "cnnwidgets.widgets.occlusion_painter",
+    "SaliencyOverlay": "cnnwidgets.widgets.saliency_overlay",
+    "Explorer": "cnnwidgets.widgets.explorer",
+}
+
+__all__ = list(_WIDGETS)
+
+
+def __getattr__(name):
+    module = _WIDGETS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cnnwidgets.widgets' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_WIDGETS))

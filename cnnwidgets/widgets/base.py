@@ -1,0 +1,147 @@
+"""Pieces every cnnwidgets widget shares: the canvas, the status line, the worker."""
+
+import html
+
+import ipywidgets as widgets
+import numpy as np
+from ipycanvas import Canvas, hold_canvas
+
+from ..backend import Inspector
+from ..errors import CNNWidgetsError
+from ..render import save_png, stack_panels
+from .runner import LatestRequestRunner
+
+__all__ = ["ImageCanvas", "InspectorWidget", "resolve_inspector"]
+
+
+def resolve_inspector(model, class_names=None, preprocess=None):
+    """The shared :class:`~cnnwidgets.Inspector` for ``model`` (or ``model`` itself if it is one)."""
+    if isinstance(model, Inspector):
+        if class_names is not None and model.class_names is None:
+            model.class_names = model._check_class_names(class_names)
+        return model
+    return Inspector.for_model(model, class_names=class_names, preprocess=preprocess)
+
+
+class ImageCanvas(Canvas):
+    """An ipycanvas ``Canvas`` shown at exactly its pixel size that remembers what it shows.
+
+    Parameters
+    ----------
+    width, height : int
+        Size in pixels; the CSS size is pinned to it so the browser never
+        stretches or blurs the image.
+
+    Attributes
+    ----------
+    image : numpy.ndarray
+        The uint8 RGBA array last drawn with :meth:`show` (kept in the kernel,
+        never synced).
+    """
+
+    def __init__(self, width, height, **kwargs):
+        layout = kwargs.pop("layout", None) or widgets.Layout()
+        super().__init__(width=int(width), height=int(height), layout=layout, **kwargs)
+        self._pin_css_size()
+        self.image = np.zeros((int(height), int(width), 4), np.uint8)
+        self.on_client_ready(self._redraw)
+
+    def _pin_css_size(self):
+        self.layout.width = f"{self.width}px"
+        self.layout.height = f"{self.height}px"
+        self.layout.min_width = f"{self.width}px"
+        self.layout.flex = "0 0 auto"
+
+    def show(self, rgba):
+        """Replace the canvas content with a uint8 RGBA image (resizing the canvas to fit)."""
+        rgba = np.ascontiguousarray(rgba, dtype=np.uint8)
+        height, width = rgba.shape[:2]
+        if (width, height) != (self.width, self.height):
+            self.width, self.height = width, height
+            self._pin_css_size()
+        with hold_canvas():
+            self.clear()
+            self.put_image_data(rgba, 0, 0)
+        self.image = rgba
+
+    def _redraw(self):
+        if self.image.any():
+            with hold_canvas():
+                self.clear()
+                self.put_image_data(self.image, 0, 0)
+
+
+class InspectorWidget(widgets.VBox):
+    """Base of the four widgets: a shared inspector, a status line, a progress bar, a worker.
+
+    Subclasses build their controls, call :meth:`_finish_layout` with them and
+    implement :meth:`_snapshot_panels`.
+    """
+
+    def __init__(self, model, class_names=None, preprocess=None, **kwargs):
+        super().__init__(**kwargs)
+        #: The shared compute backend (``Inspector.for_model(model)``).
+        self.inspector = resolve_inspector(model, class_names, preprocess)
+        self.status = widgets.HTML(layout=widgets.Layout(min_height="1.6em"))
+        self.progress = widgets.FloatProgress(
+            min=0.0, max=1.0, value=0.0, description="", layout=widgets.Layout(width="220px", visibility="hidden")
+        )
+        self._runner = LatestRequestRunner(on_busy=self._set_busy)
+        self.add_class("cnnwidgets")
+
+    # ----------------------------------------------------------- status line
+    def show_message(self, text, level="info"):
+        """Show a one-line message under the widget (``level``: info, warning or error)."""
+        colours = {"info": "#555", "warning": "#9a6700", "error": "#b3261e"}
+        self.status.value = (
+            f'<span class="cnnwidgets-{level}" style="color:{colours.get(level, "#555")}">{html.escape(str(text))}</span>'
+        )
+
+    def clear_message(self):
+        """Remove the message."""
+        self.status.value = ""
+
+    def show_error(self, exc):
+        """Show an exception's message; cnnwidgets' own errors are shown without their type."""
+        text = str(exc) if isinstance(exc, CNNWidgetsError) else f"{type(exc).__name__}: {exc}"
+        self.show_message(text, "error")
+
+    # -------------------------------------------------------------- progress
+    def _set_busy(self, busy):
+        self.progress.layout.visibility = "visible" if busy else "hidden"
+        if not busy:
+            self.progress.value = 0.0
+
+    def _report_progress(self, done, total):
+        self.progress.value = done / total if total else 1.0
+
+    # ---------------------------------------------------------------- worker
+    def _submit(self, compute, on_result):
+        """Run ``compute(cancel)`` on the worker (latest request wins) and draw with ``on_result``."""
+
+        def on_error(exc):
+            self.show_error(exc)
+
+        return self._runner.submit(compute, on_result, on_error)
+
+    def wait(self, timeout=60):
+        """Block until pending computations are drawn (for scripts and tests)."""
+        if not self._runner.wait(timeout):
+            raise TimeoutError(f"{type(self).__name__} still busy after {timeout} s")
+
+    def stop(self):
+        """Cancel the running computation and any waiting one."""
+        self._runner.cancel()
+
+    # -------------------------------------------------------------- snapshot
+    def _snapshot_panels(self):
+        """RGBA panels (left to right) that make up what the widget shows."""
+        raise NotImplementedError
+
+    def snapshot(self):
+        """What the widget shows, as one uint8 RGBA array (panels side by side)."""
+        return stack_panels(self._snapshot_panels(), axis=1, gap=8, background=(255, 255, 255, 255))
+
+    def save_png(self, path):
+        """Write :meth:`snapshot` to ``path`` as PNG; returns the path."""
+        return save_png(self.snapshot(), path)

@@ -1,0 +1,130 @@
+"""Run widget computations off the kernel's main thread, latest request wins.
+
+Mouse moves and slider drags arrive faster than a large model answers. A
+:class:`LatestRequestRunner` keeps at most one job running and one waiting:
+submitting a new job replaces the waiting one (it is never run) and sets the
+running job's cancel token, so a long job that polls it stops early. The
+kernel's main thread only enqueues, so it stays free for other cells and for
+the next event, and the final view always matches the final request.
+"""
+
+import threading
+
+from ..errors import JobCancelled
+
+__all__ = ["LatestRequestRunner"]
+
+
+class _Job:
+    __slots__ = ("compute", "on_result", "on_error", "cancel")
+
+    def __init__(self, compute, on_result, on_error):
+        self.compute = compute
+        self.on_result = on_result
+        self.on_error = on_error
+        self.cancel = threading.Event()
+
+
+class LatestRequestRunner:
+    """One background worker thread that only ever runs the latest request.
+
+    Parameters
+    ----------
+    on_busy : callable, optional
+        Called with ``True`` when work starts and ``False`` when the queue
+        drains (from the worker thread), e.g. to show a spinner.
+
+    Notes
+    -----
+    ``compute(cancel)`` runs on the worker thread and receives the job's
+    :class:`threading.Event`; pass it as ``cancel=`` to the inspector's long
+    methods. ``on_result(value)`` and ``on_error(exc)`` run on the worker
+    thread too, and only if no newer request arrived meanwhile, so a stale
+    result is never drawn. :class:`~cnnwidgets.JobCancelled` raised by a
+    superseded job is swallowed.
+    """
+
+    def __init__(self, on_busy=None):
+        self._on_busy = on_busy
+        self._lock = threading.Lock()
+        self._pending = None
+        self._running = None
+        self._thread = None
+        self._idle = threading.Event()
+        self._idle.set()
+        #: Jobs whose ``compute`` ran (a statistic tests can check).
+        self.runs = 0
+        #: Jobs that were replaced before they started.
+        self.dropped = 0
+
+    @property
+    def busy(self):
+        """True while a job runs or waits."""
+        return not self._idle.is_set()
+
+    def submit(self, compute, on_result=None, on_error=None):
+        """Queue ``compute``, replacing any job still waiting and cancelling the running one."""
+        job = _Job(compute, on_result, on_error)
+        with self._lock:
+            if self._pending is not None:
+                self.dropped += 1
+            self._pending = job
+            if self._running is not None:
+                self._running.cancel.set()
+            start = self._thread is None
+            if start:
+                self._idle.clear()
+                self._thread = threading.Thread(target=self._work, name="cnnwidgets-worker", daemon=True)
+        if start:
+            if self._on_busy is not None:
+                self._on_busy(True)
+            self._thread.start()
+        return job.cancel
+
+    def cancel(self):
+        """Drop the waiting job and ask the running one to stop."""
+        with self._lock:
+            if self._pending is not None:
+                self.dropped += 1
+            self._pending = None
+            if self._running is not None:
+                self._running.cancel.set()
+
+    def wait(self, timeout=None):
+        """Block until no job runs or waits; return False on timeout."""
+        return self._idle.wait(timeout)
+
+    def _work(self):
+        while True:
+            with self._lock:
+                job = self._pending
+                self._pending = None
+                self._running = job
+                if job is None:
+                    self._thread = None
+                    self._idle.set()
+                    break
+            self._run(job)
+        if self._on_busy is not None and self._idle.is_set():
+            self._on_busy(False)
+
+    def _is_current(self, job):
+        with self._lock:
+            return self._pending is None and not job.cancel.is_set()
+
+    def _run(self, job):
+        self.runs += 1
+        try:
+            value = job.compute(job.cancel)
+        except JobCancelled:
+            return
+        except Exception as exc:  # shown in the widget, never lost in a thread
+            if job.on_error is not None and self._is_current(job):
+                job.on_error(exc)
+            return
+        if job.on_result is not None and self._is_current(job):
+            try:
+                job.on_result(value)
+            except Exception as exc:
+                if job.on_error is not None:
+                    job.on_error(exc)

@@ -11,7 +11,22 @@ from ..errors import CNNWidgetsError
 from ..render import save_png, stack_panels
 from .runner import LatestRequestRunner
 
-__all__ = ["ImageCanvas", "InspectorWidget", "resolve_inspector"]
+__all__ = ["ImageCanvas", "InspectorWidget", "resolve_inspector", "forget_current_canvas"]
+
+
+def forget_current_canvas():
+    """Make ipycanvas re-send its "switch to this canvas" command before the next draw.
+
+    Call it in ``on_client_ready`` callbacks before replaying drawings: a
+    browser view that connects late has no current canvas yet (ipycanvas
+    issue 342). ``_CANVAS_MANAGER`` is private in ipycanvas 0.14; if it moves,
+    this does nothing.
+    """
+    from ipycanvas import canvas as canvas_module
+
+    manager = getattr(canvas_module, "_CANVAS_MANAGER", None)
+    if manager is not None and hasattr(manager, "_current_canvas"):
+        manager._current_canvas = None
 
 
 def resolve_inspector(model, class_names=None, preprocess=None):
@@ -65,7 +80,14 @@ class ImageCanvas(Canvas):
         self.image = rgba
 
     def _redraw(self):
+        """Replay the image for a browser view that connected after it was drawn (e.g. Voila).
+
+        ipycanvas 0.14 keeps no draw history and skips its "switch canvas"
+        command when this canvas was the last one drawn on, which a new view
+        needs; forgetting the current canvas makes the manager send it.
+        """
         if self.image.any():
+            forget_current_canvas()
             with hold_canvas():
                 self.clear()
                 self.put_image_data(self.image, 0, 0)

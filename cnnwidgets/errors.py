@@ -8,6 +8,7 @@ its message. Each message says what was wrong and what to do about it.
 __all__ = [
     "CNNWidgetsError",
     "InvalidImageError",
+    "InvalidParameterError",
     "LayerNotFoundError",
     "NoSpatialLayerError",
     "ClassNotFoundError",
@@ -22,6 +23,10 @@ class CNNWidgetsError(Exception):
 
 class InvalidImageError(CNNWidgetsError, ValueError):
     """An image has the wrong shape, channel count, dtype, or non-finite pixels."""
+
+
+class InvalidParameterError(CNNWidgetsError, ValueError):
+    """A method, fill, baseline or other option is not one of the accepted values."""
 
 
 class LayerNotFoundError(CNNWidgetsError, LookupError):

@@ -124,4 +124,4 @@ def resize_map(values, size):
     if values.shape == tuple(size):
         return values.copy()
     resized = Image.fromarray(values, mode="F").resize((size[1], size[0]), Image.BILINEAR)
-    return np.asarray(resized, dtype=np.float32)
+    return np.array(resized, dtype=np.float32)  # a writable copy (asarray of PIL is read-only)

@@ -1,5 +1,6 @@
 """The shared compute backend: bind a Keras model once, ask it questions, get numpy."""
 
+import dataclasses
 import difflib
 import numbers
 import threading
@@ -11,13 +12,14 @@ import numpy as np
 from ..errors import (
     ClassNotFoundError,
     InvalidImageError,
+    InvalidParameterError,
     LayerNotFoundError,
     NoSpatialLayerError,
     UnsupportedModelError,
 )
 from .attribution import cam_from_gradients, reduce_channels
 from .cache import ResultCache
-from .graph import CAPTURE_ALL, LOGITS, ModelGraph
+from .graph import CAPTURE_ALL, LOGITS, ModelGraph, _is_container
 from .images import as_image, gaussian_blur, image_key, resize_map
 from .jobs import JobControl
 from .occlusion import box_mask, default_patch, fill_image, patch_positions
@@ -98,8 +100,16 @@ class Inspector:
         try:
             self.graph = ModelGraph(model)
         except UnsupportedModelError as exc:
-            if not _is_subclassed_and_built(model):
+            if _is_container(model):  # a Sequential/functional model ModelGraph refused
                 raise
+            # A subclassed model: no layer access, but predictions, occlusion
+            # and input gradients only need model(x).
+            input_shape = _subclassed_input_shape(model)
+            if input_shape is None:
+                raise UnsupportedModelError(
+                    f"{exc}. It must also be built with one image input (H, W, C): call it once "
+                    "on a batch, e.g. model(np.zeros((1, H, W, C))), before inspecting it"
+                ) from None
             self.graph = None
             self._graph_error = str(exc)
         if self.graph is not None:
@@ -107,9 +117,8 @@ class Inspector:
             output_shape = self.graph.output_shape
             self.output_activation = self.graph.output_activation
         else:
-            self.input_shape = tuple(None if d is None else int(d) for d in model.inputs[0].shape[1:])
-            output_shape = tuple(model.outputs[0].shape[1:])
-            self.output_activation = _probe_output_activation(model, self.input_shape)
+            self.input_shape = input_shape
+            output_shape, self.output_activation = _probe_output(model, self.input_shape)
         if len(output_shape) != 1:
             raise UnsupportedModelError(
                 f"the model's output has shape {output_shape}; cnnwidgets expects class scores of "
@@ -416,7 +425,9 @@ class Inspector:
             when the model outputs logits).
         """
         _, model_input, key = self.prepare(image)
-        return self._cache.get_or_compute(("predict", key), lambda: self._predict_inputs(model_input[None])[0])
+        return self._cache.get_or_compute(
+            ("predict", key), lambda: self._predict_inputs(model_input[None])[0]
+        ).copy()
 
     def predict_batch(self, images, batch_size=128):
         """Class probabilities ``(N, num_classes)`` for a batch ``(N, H, W, C)`` of images."""
@@ -440,7 +451,7 @@ class Inspector:
         _, model_input, key = self.prepare(image)
         return self._cache.get_or_compute(
             ("logits", key), lambda: self._forward_fn()(model_input[None])[1].numpy()[0]
-        )
+        ).copy()
 
     # ------------------------------------------------------------ activations
     def activations(self, image, layer):
@@ -462,10 +473,14 @@ class Inspector:
             The output without the batch axis, e.g. ``(H, W, C)`` feature maps.
         """
         record = self.layer(layer)
-        return self.all_activations(image)[record.path]
+        return np.array(self._all_activations(image)[record.path])
 
     def all_activations(self, image):
         """``{path: output}`` for every layer, from one forward pass (cached)."""
+        return {path: np.array(value) for path, value in self._all_activations(image).items()}
+
+    def _all_activations(self, image):
+        # The cached dict itself: callers must not mutate it (public methods copy).
         _, model_input, key = self.prepare(image)
 
         def compute():
@@ -589,18 +604,19 @@ class Inspector:
         display, model_input, key = self.prepare(image)
         height, width = display.shape[:2]
         target = self.class_index(class_index, image=display)
-        patch = int(patch) if patch else default_patch(height, width)
+        # ``is None``, not truthiness: 0 is an invalid size, not "use the default".
+        patch = default_patch(height, width) if patch is None else int(patch)
         if patch < 1:
-            raise InvalidImageError(f"patch must be at least 1 pixel, got {patch}")
-        stride = int(stride) if stride else max(1, patch // 2)
+            raise InvalidParameterError(f"patch must be at least 1 pixel, got {patch}")
+        stride = max(1, patch // 2) if stride is None else int(stride)
         if stride < 1:
-            raise InvalidImageError(f"stride must be at least 1 pixel, got {stride}")
+            raise InvalidParameterError(f"stride must be at least 1 pixel, got {stride}")
         cache_key = ("occlusion_map", key, target, patch, stride, fill if isinstance(fill, str) else float(fill))
         cached = self._cache.get(cache_key)
         if cached is not None:
             if progress is not None:
                 progress(1, 1)
-            return cached
+            return cached.copy()
         filler = self._model_fill(display, key, fill)
         positions = [
             (y, x)
@@ -625,7 +641,7 @@ class Inspector:
                 count[y : y + size[0], x : x + size[1]] += 1
             job.advance(len(chunk))
         result = (drop_sum / np.maximum(count, 1)).astype(np.float32)
-        return self._cache.put(cache_key, result)
+        return self._cache.put(cache_key, result).copy()
 
     # --------------------------------------------------------------- gradients
     def gradient(self, image, class_index=None):
@@ -634,7 +650,7 @@ class Inspector:
         target = self.class_index(class_index, image=image)
         return self._cache.get_or_compute(
             ("gradient", key, target), lambda: self._gradients(model_input[None], target)[0]
-        )
+        ).copy()
 
     def _gradients(self, batch, target):
         _, grads = self._gradient_fn()(batch, np.int32(target))
@@ -679,7 +695,7 @@ class Inspector:
             ``(H, W)`` float32 map.
         """
         if method not in SALIENCY_METHODS:
-            raise ValueError(f"unknown saliency method {method!r}; use one of {', '.join(SALIENCY_METHODS)}")
+            raise InvalidParameterError(f"unknown saliency method {method!r}; use one of {', '.join(SALIENCY_METHODS)}")
         display, model_input, key = self.prepare(image)
         target = self.class_index(class_index, image=display)
         if method == "vanilla":
@@ -732,7 +748,7 @@ class Inspector:
             elif baseline == "blur":
                 base_display = gaussian_blur(display, max(1.0, min(display.shape[:2]) / 8.0))
             else:
-                raise ValueError(f"unknown baseline {baseline!r}; use 'black', 'gray', 'blur' or an image")
+                raise InvalidParameterError(f"unknown baseline {baseline!r}; use 'black', 'gray', 'blur' or an image")
         else:
             base_display = as_image(baseline, self.input_shape)
         base_input = self._preprocess(base_display[None])[0]
@@ -864,7 +880,8 @@ class Inspector:
         tv : float
             Total-variation strength (smoothness).
         jitter : int
-            Largest random shift in pixels per step.
+            Largest random shift in pixels per step; capped at an eighth of
+            the image's shorter side so that tiny inputs are not scrambled.
         seed : int
             Seed of the random start and the jitter.
         progress, cancel
@@ -889,27 +906,27 @@ class Inspector:
         cache_key = ("maximize", record.path, channels, steps, step_size, l2, tv, jitter, seed)
         cached = self._cache.get(cache_key)
         if cached is not None:
-            return cached
+            return _owned(cached)
         rng = np.random.default_rng(seed)
         unit = (0.1 * rng.standard_normal((len(channels),) + shape)).astype(np.float32)
         step = self._maximize_fn(record.path, use_logits)
         params = np.array([step_size, l2, tv], np.float32)
         channel_array = np.array(channels, np.int32)
+        jitter = min(int(jitter), min(shape[:2]) // 8)
+        no_shift, no_update = np.zeros(2, np.int32), np.zeros(3, np.float32)
         job = JobControl(steps, progress, cancel)
         job.check()
-        initial = None
+        # The objective on the unshifted start images, measured like the final one.
+        _, initial = step(unit, channel_array, no_shift, no_update)
         for _ in range(int(steps)):
-            shift = rng.integers(-jitter, jitter + 1, size=2).astype(np.int32) if jitter else np.zeros(2, np.int32)
-            new_unit, objective = step(unit, channel_array, shift, params)
-            if initial is None:
-                initial = objective.numpy()
-            unit = new_unit.numpy()
+            shift = rng.integers(-jitter, jitter + 1, size=2).astype(np.int32) if jitter else no_shift
+            unit = step(unit, channel_array, shift, params)[0].numpy()
             job.advance()
-        _, final = step(unit, channel_array, np.zeros(2, np.int32), np.zeros(3, np.float32))
+        _, final = step(unit, channel_array, no_shift, no_update)
         low, high = self.input_range
         images = ((low + high) / 2 + (high - low) / 2 * unit).astype(np.float32)
-        result = MaximizationResult(images, channels, final.numpy(), initial)
-        return self._cache.put(cache_key, result)
+        result = MaximizationResult(images, channels, final.numpy(), initial.numpy())
+        return _owned(self._cache.put(cache_key, result))
 
     # -------------------------------------------------------------- utilities
     def clear_cache(self):
@@ -929,19 +946,47 @@ class Inspector:
         )
 
 
-def _is_subclassed_and_built(model):
+def _owned(result):
+    """A copy of a cached :class:`MaximizationResult` that the caller may modify."""
+    return dataclasses.replace(
+        result,
+        images=result.images.copy(),
+        scores=result.scores.copy(),
+        initial_scores=result.initial_scores.copy(),
+    )
+
+
+def _subclassed_input_shape(model):
+    """``(H, W, C)`` of a built subclassed model's single image input, else None.
+
+    Subclassed Keras 3 models have no ``inputs``; the shape they were built
+    with (by a first call or ``model.build``) is in ``_build_shapes_dict``.
+    """
     try:
-        return bool(model.inputs) and len(model.inputs) == 1
+        inputs = model.inputs
     except Exception:
-        return False
+        inputs = None
+    if inputs:
+        shapes = [tuple(t.shape) for t in inputs]
+    else:
+        shapes = list((getattr(model, "_build_shapes_dict", None) or {}).values())
+    if len(shapes) != 1 or shapes[0] is None or len(shapes[0]) != 4:
+        return None
+    return tuple(None if d is None else int(d) for d in shapes[0][1:])
 
 
-def _probe_output_activation(model, input_shape):
-    """For a subclassed model: ``"softmax"`` if its output looks like probabilities."""
+def _probe_output(model, input_shape):
+    """For a subclassed model: ``(output_shape, activation)`` from one call on zeros.
+
+    ``activation`` is ``"softmax"`` if the output looks like probabilities, else None.
+    """
     shape = (1,) + tuple(d if d is not None else 32 for d in input_shape)
     try:
         output = np.asarray(model(np.zeros(shape, np.float32), training=False), dtype=np.float64)
-    except Exception:
-        return None
-    sums_to_one = np.allclose(output.sum(axis=-1), 1.0, atol=1e-3)
-    return "softmax" if sums_to_one and output.min() >= 0 else None
+    except Exception as exc:
+        raise UnsupportedModelError(
+            f"calling the model on a batch of shape {shape} failed ({type(exc).__name__}: {exc})"
+        ) from None
+    sums_to_one = output.ndim == 2 and np.allclose(output.sum(axis=-1), 1.0, atol=1e-3)
+    activation = "softmax" if sums_to_one and output.min() >= 0 else None
+    return tuple(output.shape[1:]), activation

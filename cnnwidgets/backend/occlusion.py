@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from ..errors import InvalidImageError
+from ..errors import InvalidParameterError
 from .images import gaussian_blur
 
 __all__ = ["FILLS", "normalize_box", "box_mask", "fill_image", "patch_positions", "default_patch"]
@@ -18,13 +18,13 @@ def normalize_box(box, height, width):
 
     Raises
     ------
-    InvalidImageError
+    InvalidParameterError
         The box is not four numbers or covers no pixel of the image.
     """
     try:
         y0, x0, y1, x1 = (int(round(float(v))) for v in box)
     except (TypeError, ValueError):
-        raise InvalidImageError(
+        raise InvalidParameterError(
             f"box must be four numbers (y0, x0, y1, x1), got {box!r}"
         ) from None
     y0, y1 = max(0, min(y0, y1)), min(height, max(y0, y1))
@@ -70,7 +70,7 @@ def fill_image(image, fill, value_range, blur_sigma=None):
     if fill == "blur":
         sigma = blur_sigma if blur_sigma is not None else max(1.0, min(image.shape[:2]) / 8.0)
         return gaussian_blur(image, sigma)
-    raise InvalidImageError(f"unknown fill {fill!r}; use one of {', '.join(FILLS)} or a number")
+    raise InvalidParameterError(f"unknown fill {fill!r}; use one of {', '.join(FILLS)} or a number")
 
 
 def patch_positions(length, patch, stride):

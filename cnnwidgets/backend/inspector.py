@@ -5,6 +5,7 @@ import difflib
 import numbers
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -476,8 +477,13 @@ class Inspector:
         return np.array(self._all_activations(image)[record.path])
 
     def all_activations(self, image):
-        """``{path: output}`` for every layer, from one forward pass (cached)."""
-        return {path: np.array(value) for path, value in self._all_activations(image).items()}
+        """``{path: output}`` for every layer, from one forward pass (cached).
+
+        Returns a read-only mapping; each layer's array is copied from the
+        cache when first read, so a big model's 150 outputs are not all
+        copied when a caller reads a few.
+        """
+        return _ActivationsView(self._all_activations(image))
 
     def _all_activations(self, image):
         # The cached dict itself: callers must not mutate it (public methods copy).
@@ -944,6 +950,25 @@ class Inspector:
             f"Inspector({self.model.name!r}, input {self.input_shape}, {self.num_classes} classes, "
             f"{layers} layers)"
         )
+
+
+class _ActivationsView(Mapping):
+    """``{path: array}`` over cached activations; a layer is copied when first read."""
+
+    def __init__(self, cached):
+        self._cached = cached
+        self._copies = {}
+
+    def __getitem__(self, path):
+        if path not in self._copies:
+            self._copies[path] = np.array(self._cached[path])
+        return self._copies[path]
+
+    def __iter__(self):
+        return iter(self._cached)
+
+    def __len__(self):
+        return len(self._cached)
 
 
 def _owned(result):

@@ -609,7 +609,7 @@ class Inspector:
         """
         display, model_input, key = self.prepare(image)
         height, width = display.shape[:2]
-        target = self.class_index(class_index, image=display)
+        target = self._target(class_index, model_input, key)
         # ``is None``, not truthiness: 0 is an invalid size, not "use the default".
         patch = default_patch(height, width) if patch is None else int(patch)
         if patch < 1:
@@ -652,11 +652,22 @@ class Inspector:
     # --------------------------------------------------------------- gradients
     def gradient(self, image, class_index=None):
         """Gradient of the class logit with respect to the model input, ``(H, W, C)``."""
-        _, model_input, key = self.prepare(image)
-        target = self.class_index(class_index, image=image)
+        display, model_input, key = self.prepare(image)
+        target = self._target(class_index, model_input, key)
+        return self._input_gradient(model_input, key, target).copy()
+
+    def _input_gradient(self, model_input, key, target):
+        # The cached array itself: callers must not mutate it.
         return self._cache.get_or_compute(
             ("gradient", key, target), lambda: self._gradients(model_input[None], target)[0]
-        ).copy()
+        )
+
+    def _target(self, class_index, model_input, key):
+        """Resolve a class for a prepared image (None: its predicted class) without re-hashing it."""
+        if class_index is not None:
+            return self.class_index(class_index)
+        probs = self._cache.get_or_compute(("predict", key), lambda: self._predict_inputs(model_input[None])[0])
+        return int(np.argmax(probs))
 
     def _gradients(self, batch, target):
         _, grads = self._gradient_fn()(batch, np.int32(target))
@@ -703,11 +714,11 @@ class Inspector:
         if method not in SALIENCY_METHODS:
             raise InvalidParameterError(f"unknown saliency method {method!r}; use one of {', '.join(SALIENCY_METHODS)}")
         display, model_input, key = self.prepare(image)
-        target = self.class_index(class_index, image=display)
+        target = self._target(class_index, model_input, key)
         if method == "vanilla":
-            attribution = self.gradient(display, target)
+            attribution = self._input_gradient(model_input, key, target)
         elif method == "gradient_x_input":
-            attribution = self.gradient(display, target) * model_input
+            attribution = self._input_gradient(model_input, key, target) * model_input
         elif method == "smoothgrad":
             params = (int(samples), float(noise), int(seed))
             attribution = self._cache.get_or_compute(
@@ -722,7 +733,7 @@ class Inspector:
                     display, model_input, target, int(steps), baseline, batch_size, progress, cancel
                 ),
             )
-        return reduce_channels(attribution, signed).astype(np.float32)
+        return reduce_channels(attribution, signed).astype(np.float32, copy=False)
 
     def _batched_gradients(self, make_batch, total, target, batch_size, progress, cancel):
         job = JobControl(total, progress, cancel)
@@ -806,7 +817,7 @@ class Inspector:
         """
         record = self._spatial_layer(layer, "Grad-CAM")
         display, model_input, key = self.prepare(image)
-        target = self.class_index(class_index, image=display)
+        target = self._target(class_index, model_input, key)
 
         def compute():
             features, grads, _ = self._cam_fn(record.path)(model_input[None], np.int32(target))

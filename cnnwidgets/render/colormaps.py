@@ -96,7 +96,7 @@ def apply_colormap(unit_values, cmap="viridis", alpha=255):
     table = _lookup_table(cmap)
     nan = ~np.isfinite(unit_values)
     index = np.clip(np.nan_to_num(unit_values) * 255 + 0.5, 0, 255).astype(np.uint8)
-    rgba = table[index]
+    rgba = np.take(table, index, axis=0)  # much faster than fancy indexing
     alpha = np.clip(np.rint(np.asarray(alpha, dtype=np.float32)), 0, 255).astype(np.uint8)
     rgba[..., 3] = np.broadcast_to(alpha, unit_values.shape)
     rgba[nan, 3] = 0

@@ -33,6 +33,13 @@ class LatestRequestRunner:
     on_busy : callable, optional
         Called with ``True`` when work starts and ``False`` when the queue
         drains (from the worker thread), e.g. to show a spinner.
+    linger : float
+        Seconds the worker thread waits for the next request once the queue
+        has drained, before it ends. ``0`` (default): it ends at once, and
+        the next request starts a new thread. Starting a thread blocks the
+        submitting thread until the new one runs (a millisecond or more on a
+        busy machine), so widgets fed by a stream of events, e.g. mouse
+        moves, keep their worker alive between events.
 
     Notes
     -----
@@ -44,9 +51,11 @@ class LatestRequestRunner:
     superseded job is swallowed.
     """
 
-    def __init__(self, on_busy=None):
+    def __init__(self, on_busy=None, linger=0.0):
         self._on_busy = on_busy
+        self._linger = float(linger)
         self._lock = threading.Lock()
+        self._wakeup = threading.Condition(self._lock)
         self._pending = None
         self._running = None
         self._thread = None
@@ -75,6 +84,9 @@ class LatestRequestRunner:
             if start:
                 self._idle.clear()
                 self._thread = threading.Thread(target=self._work, name="cnnwidgets-worker", daemon=True)
+            elif self._linger > 0:
+                self._idle.clear()  # the thread may be lingering, idle: wake it
+                self._wakeup.notify()
         if start:
             if self._on_busy is not None:
                 self._on_busy(True)
@@ -101,12 +113,38 @@ class LatestRequestRunner:
                 self._pending = None
                 self._running = job
                 if job is None:
-                    self._thread = None
                     self._idle.set()
-                    break
-            self._run(job)
-        if self._on_busy is not None and self._idle.is_set():
-            self._on_busy(False)
+                    if self._linger <= 0 or not self._linger_for_next():
+                        self._thread = None
+                        break
+            if job is not None:
+                self._run(job)
+        if self._on_busy is not None and self._idle.is_set() and self._linger <= 0:
+            self._on_busy(False)  # (a lingering worker said so when the queue drained)
+
+    def _linger_for_next(self):
+        """With the lock held and the queue drained: wait up to ``linger`` s for a request.
+
+        Returns True if one arrived (the worker goes on), False to end the thread.
+        """
+        if self._on_busy is not None:
+            self._lock.release()  # never call back with the lock held
+            try:
+                self._on_busy(False)
+            finally:
+                self._lock.acquire()
+        if self._pending is None:
+            self._wakeup.wait(self._linger)
+        if self._pending is None:
+            self._idle.set()  # a request that woke us may have been cancelled since
+            return False
+        if self._on_busy is not None:
+            self._lock.release()
+            try:
+                self._on_busy(True)
+            finally:
+                self._lock.acquire()
+        return True
 
     def _is_current(self, job):
         with self._lock:

@@ -1,0 +1,146 @@
+"""Every notebook in ``notebooks/`` runs top to bottom, and is committed without outputs.
+
+Each notebook is executed with nbclient in a fresh kernel whose kernelspec
+(written to a temporary directory) runs this interpreter, ``sys.executable``,
+with ``notebooks/`` as the working directory. A notebook fails when a cell
+raises, when a background thread prints a traceback, or when a widget ends up
+showing an error message (widgets catch their errors and display them, so the
+cell itself would not raise). A notebook that shows a widget error on purpose
+(to teach error handling) says so in its metadata:
+``{"cnnwidgets": {"expect_widget_errors": true}}``.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = REPO / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+KERNEL_NAME = "python3"
+TIMEOUT_S = 300
+#: Markup of ``InspectorWidget.show_error`` (see ``cnnwidgets/widgets/base.py``).
+WIDGET_ERROR_MARK = 'class="cnnwidgets-error"'
+#: The lessons every checkout must have (the glob would quietly run none if they went missing).
+REQUIRED = ("00_tour.ipynb", "05_tank_story.ipynb", "06_your_own_model.ipynb")
+
+
+@pytest.fixture(scope="module")
+def kernel_dir(tmp_path_factory):
+    """A directory holding one kernelspec, ``python3``, that runs ``sys.executable``."""
+    kernels = tmp_path_factory.mktemp("kernels")
+    spec_dir = kernels / KERNEL_NAME
+    spec_dir.mkdir()
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (test interpreter)",
+        "language": "python",
+        "env": {"TF_CPP_MIN_LOG_LEVEL": "2"},
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    return kernels
+
+
+def _notebook_id(path):
+    return path.stem
+
+
+def test_the_lessons_are_there():
+    names = {path.name for path in NOTEBOOKS}
+    missing = [name for name in REQUIRED if name not in names]
+    assert not missing, f"notebooks missing from {NOTEBOOK_DIR}: {missing}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_notebook_id)
+def test_notebook_is_committed_without_outputs(path):
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    dirty = [
+        index for index, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)
+    ]
+    assert not dirty, (
+        f"{path.name}: cells {dirty} have outputs or execution counts; clear them before committing "
+        f"(jupyter nbconvert --clear-output --inplace {path.relative_to(REPO)})"
+    )
+    assert "widgets" not in notebook.metadata, f"{path.name}: saved widget state in the metadata; clear it"
+
+
+def _widget_errors(notebook):
+    """Error messages that widgets display at the end of the run."""
+    state = notebook.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    messages = []
+    for model in state.get("state", {}).values():
+        value = model.get("state", {}).get("value")
+        if isinstance(value, str) and WIDGET_ERROR_MARK in value:
+            messages.append(value)
+    return messages
+
+
+def _stderr_tracebacks(notebook):
+    """(cell index, text) of stderr outputs that carry a Python traceback."""
+    found = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        for output in cell.outputs:
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                if "Traceback (most recent call last)" in output.get("text", ""):
+                    found.append((index, output["text"][-2000:]))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_notebook_id)
+def test_notebook_runs(path, kernel_dir):
+    notebook = nbformat.read(path, as_version=4)
+    manager = AsyncKernelManager(
+        kernel_name=KERNEL_NAME,
+        kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernel_dir)]),
+    )
+    assert manager.kernel_spec.argv[0] == sys.executable
+    client = NotebookClient(
+        notebook,
+        km=manager,
+        kernel_name=KERNEL_NAME,
+        timeout=TIMEOUT_S,
+        resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
+    )
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        pytest.fail(f"{path.name} raised:\n{exc}", pytrace=False)
+
+    tracebacks = _stderr_tracebacks(notebook)
+    assert not tracebacks, f"{path.name}: cell {tracebacks[0][0]} printed a traceback:\n{tracebacks[0][1]}"
+    errors = _widget_errors(notebook)
+    expected = notebook.metadata.get("cnnwidgets", {}).get("expect_widget_errors", False)
+    assert expected or not errors, f"{path.name}: widgets show errors: {errors}"
+    unexecuted = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code" and not cell.execution_count]
+    assert not unexecuted, f"{path.name}: cells {unexecuted} did not run"
+
+
+def test_the_checks_catch_widget_errors_and_thread_tracebacks():
+    """The two checks that a raising cell would not trigger, on a hand-made executed notebook."""
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("w", outputs=[
+            nbformat.v4.new_output("stream", name="stderr", text="Exception in thread Thread-1:\n"
+                                   "Traceback (most recent call last):\nZeroDivisionError: division by zero\n"),
+        ]),
+        nbformat.v4.new_code_cell("x", outputs=[nbformat.v4.new_output("stream", name="stderr", text="a warning\n")]),
+    ])
+    error_html = '<span class="cnnwidgets-error" style="color:#b3261e">ValueError: boom</span>'
+    notebook.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {
+        "a": {"model_name": "HTMLModel", "state": {"value": error_html}},
+        "b": {"model_name": "HTMLModel", "state": {"value": '<span class="cnnwidgets-info">fine</span>'}},
+        "c": {"model_name": "FloatProgressModel", "state": {"value": 0.5}},
+    }}}
+    assert _widget_errors(notebook) == [error_html]
+    assert [index for index, _ in _stderr_tracebacks(notebook)] == [0]

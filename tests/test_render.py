@@ -769,3 +769,17 @@ def test_public_names_are_exported():
         assert callable(getattr(render, name)), name
     for name in ("stack_panels", "text_rgba", "bar_chart_rgba"):
         assert name in render.__all__
+
+
+def test_encode_png_fast_level_is_lossless():
+    import io
+
+    from PIL import Image
+
+    from cnnwidgets.render import encode_png
+
+    rgba = np.random.default_rng(3).integers(0, 256, (5, 7, 4), dtype=np.uint8)
+    for level in (0, 1, 9):
+        with Image.open(io.BytesIO(encode_png(rgba, compress_level=level))) as decoded:
+            assert decoded.mode == "RGBA"
+            np.testing.assert_array_equal(np.asarray(decoded), rgba)

@@ -421,15 +421,3 @@ def test_nested_model_layers_are_listed_and_used():
     np.testing.assert_allclose(view.heatmap, view.inspector.gradcam(image, view.class_index,
                                                                     layer="backbone/inner_conv"), rtol=1e-6)
     assert view.image_canvas.layout.width == "272px"  # 16 px x 17
-
-
-def test_fast_png_is_lossless():
-    from PIL import Image
-    import io
-
-    from cnnwidgets.widgets.saliency_view import png_bytes
-
-    rgba = np.random.default_rng(3).integers(0, 256, (5, 7, 4), dtype=np.uint8)
-    with Image.open(io.BytesIO(png_bytes(rgba))) as decoded:
-        assert decoded.mode == "RGBA"
-        np.testing.assert_array_equal(np.asarray(decoded), rgba)

@@ -1,6 +1,8 @@
 """Pieces every cnnwidgets widget shares: the canvas, the status line, the worker."""
 
 import html
+import threading
+from contextlib import contextmanager
 
 import ipywidgets as widgets
 import numpy as np
@@ -8,10 +10,28 @@ from ipycanvas import Canvas, hold_canvas
 
 from ..backend import Inspector
 from ..errors import CNNWidgetsError
-from ..render import save_png, stack_panels
+from ..render import encode_png, save_png, stack_panels
 from .runner import LatestRequestRunner
 
-__all__ = ["ImageCanvas", "InspectorWidget", "resolve_inspector", "forget_current_canvas"]
+__all__ = ["ImageCanvas", "InspectorWidget", "resolve_inspector", "forget_current_canvas", "drawing"]
+
+# ipycanvas batches draw commands in ONE process-wide cache (its canvas
+# manager), interleaving "switch canvas" commands as the target changes. Widgets
+# draw from their worker threads, so two widgets drawing at once could send
+# commands to the wrong canvas. Every batch of drawing goes through this lock.
+_CANVAS_COMMANDS_LOCK = threading.RLock()
+
+
+@contextmanager
+def drawing():
+    """Batch ipycanvas draw commands and send them at once, safely from any thread.
+
+    Use instead of ``ipycanvas.hold_canvas()`` for every sequence of drawing
+    commands: it also holds a process-wide lock, because ipycanvas' command
+    cache is shared by all canvases and is not thread-safe.
+    """
+    with _CANVAS_COMMANDS_LOCK, hold_canvas():
+        yield
 
 
 def forget_current_canvas():
@@ -70,14 +90,29 @@ class ImageCanvas(Canvas):
     def show(self, rgba):
         """Replace the canvas content with a uint8 RGBA image (resizing the canvas to fit)."""
         rgba = np.ascontiguousarray(rgba, dtype=np.uint8)
+        if rgba.ndim != 3 or rgba.shape[-1] != 4:
+            raise ValueError(f"show needs uint8 (H, W, 4) RGBA, got shape {rgba.shape}")
         height, width = rgba.shape[:2]
         if (width, height) != (self.width, self.height):
             self.width, self.height = width, height
             self._pin_css_size()
-        with hold_canvas():
-            self.clear()
-            self.put_image_data(rgba, 0, 0)
+        self._send_image(rgba)
         self.image = rgba
+
+    def _send_image(self, rgba):
+        """Clear and draw ``rgba`` at the origin, as one batch of commands."""
+        with drawing():
+            self.clear()
+            try:
+                from ipycanvas.canvas import COMMANDS
+
+                # ipycanvas' put_image_data encodes with Pillow's default level
+                # 6; level 1 is several times faster and barely larger.
+                self._canvas_manager.send_draw_command(
+                    self, COMMANDS["putImageData"], [0, 0], [encode_png(rgba, compress_level=1)]
+                )
+            except (ImportError, KeyError, AttributeError):  # another ipycanvas version
+                self.put_image_data(rgba, 0, 0)
 
     def _redraw(self):
         """Replay the image for a browser view that connected after it was drawn (e.g. Voila).
@@ -88,9 +123,7 @@ class ImageCanvas(Canvas):
         """
         if self.image.any():
             forget_current_canvas()
-            with hold_canvas():
-                self.clear()
-                self.put_image_data(self.image, 0, 0)
+            self._send_image(self.image)
 
 
 class InspectorWidget(widgets.VBox):

@@ -10,10 +10,10 @@ import threading
 
 import ipywidgets as widgets
 import numpy as np
-from ipycanvas import MultiCanvas, hold_canvas
+from ipycanvas import MultiCanvas
 
 from ..render import outline_box
-from .base import forget_current_canvas
+from .base import drawing, forget_current_canvas
 
 __all__ = ["OverlayCanvas", "hex_to_rgba"]
 
@@ -101,7 +101,7 @@ class OverlayCanvas:
                 self.widget.width, self.widget.height = width, height
                 self._pin_css_size(width, height)
             self.image = rgba
-            with hold_canvas():
+            with drawing():
                 base = self.widget[0]
                 base.clear()
                 base.put_image_data(rgba, 0, 0)
@@ -119,7 +119,7 @@ class OverlayCanvas:
                 return False
             else:
                 self.outlines[name] = entry
-            with hold_canvas():
+            with drawing():
                 self._draw_outlines()
         return True
 
@@ -137,7 +137,7 @@ class OverlayCanvas:
         """Replay both layers for a browser view that connected late."""
         with self._lock:
             forget_current_canvas()
-            with hold_canvas():
+            with drawing():
                 if self.image.any():
                     self.widget[0].clear()
                     self.widget[0].put_image_data(self.image, 0, 0)

@@ -10,11 +10,11 @@ import math
 
 import ipywidgets as widgets
 import numpy as np
-from ipycanvas import Canvas, hold_canvas
+from ipycanvas import Canvas
 
 from ..errors import InvalidImageError
 from ..render import decode_image, image_to_rgba, resize_rgba, upscale_nearest
-from .base import forget_current_canvas
+from .base import drawing, forget_current_canvas
 from .layer_browser_canvas import OverlayCanvas
 
 __all__ = [
@@ -250,7 +250,7 @@ class DrawingPad:
         return self._lock if self._lock is not None else contextlib.nullcontext()
 
     def _paint_background(self):
-        with self._locked(), hold_canvas():
+        with self._locked(), drawing():
             self.canvas.clear()
             self.canvas.fill_style = "#000000"
             self.canvas.fill_rect(0, 0, self.size, self.size)
@@ -260,7 +260,7 @@ class DrawingPad:
 
         with self._locked():
             forget_current_canvas()
-            with hold_canvas():
+            with drawing():
                 self.canvas.clear()
                 self.canvas.put_image_data(grayscale_to_rgba(self.strokes / 255.0), 0, 0)
 
@@ -272,7 +272,7 @@ class DrawingPad:
         draw.line((x0, y0, x1, y1), fill=255, width=self.brush)
         for x, y in ((x0, y0), (x1, y1)):
             draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
-        with self._locked(), hold_canvas():
+        with self._locked(), drawing():
             self.canvas.stroke_style = "#ffffff"
             self.canvas.fill_style = "#ffffff"
             self.canvas.line_width = self.brush

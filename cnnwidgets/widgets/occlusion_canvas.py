@@ -13,9 +13,10 @@ import threading
 
 import ipywidgets as widgets
 import numpy as np
-from ipycanvas import Canvas, MultiCanvas, hold_canvas
+from ipycanvas import Canvas, MultiCanvas
 
 from ..render import blend, outline_box, upscale_nearest
+from .base import drawing
 from .occlusion_geometry import mask_runs
 
 __all__ = ["OcclusionCanvas"]
@@ -93,7 +94,7 @@ class OcclusionCanvas:
         """Send the image and the fill image (both uint8 RGBA at image size)."""
         self.image_rgba = upscale_nearest(np.ascontiguousarray(image_rgba, np.uint8), self.factor)
         self.fill_rgba = upscale_nearest(np.ascontiguousarray(fill_rgba, np.uint8), self.factor)
-        with self._lock, hold_canvas():
+        with self._lock, drawing():
             self._put(self.image_layer, self.image_rgba)
             self._put(self.fill_source, self.fill_rgba)
             self._draw_occluder()
@@ -101,26 +102,26 @@ class OcclusionCanvas:
     def show_fill(self, fill_rgba):
         """Replace what shows through occluded pixels (uint8 RGBA at image size) and redraw the occluder."""
         self.fill_rgba = upscale_nearest(np.ascontiguousarray(fill_rgba, np.uint8), self.factor)
-        with self._lock, hold_canvas():
+        with self._lock, drawing():
             self._put(self.fill_source, self.fill_rgba)
             self._draw_occluder()
 
     def show_heatmap(self, heatmap_rgba):
         """Show a uint8 RGBA layer at screen size (already coloured and transparent), or ``None`` to hide it."""
         self.heatmap_rgba = None if heatmap_rgba is None else np.ascontiguousarray(heatmap_rgba, np.uint8)
-        with self._lock, hold_canvas():
+        with self._lock, drawing():
             self._put(self.heatmap_layer, self.heatmap_rgba)
 
     def show_box(self, box):
         """Cover the square ``box = (y0, x0, y1, x1)`` (image pixels), or nothing for ``None``."""
         self.occluder = ("none",) if box is None else ("box", tuple(int(v) for v in box))
-        with self._lock, hold_canvas():
+        with self._lock, drawing():
             self._draw_occluder()
 
     def show_mask(self, mask):
         """Cover the pixels of a bool ``(height, width)`` mask."""
         self.occluder = ("mask", np.array(mask, dtype=bool))
-        with self._lock, hold_canvas():
+        with self._lock, drawing():
             self._draw_occluder()
 
     # ------------------------------------------------------------ drawing
@@ -158,20 +159,20 @@ class OcclusionCanvas:
 
     # ------------------------------------------------- new browser clients
     def _redraw_image(self):
-        with self._lock, hold_canvas():
+        with self._lock, drawing():
             self._put(self.image_layer, self.image_rgba)
 
     def _redraw_heatmap(self):
-        with self._lock, hold_canvas():
+        with self._lock, drawing():
             self._put(self.heatmap_layer, self.heatmap_rgba)
 
     def _redraw_fill(self):
-        with self._lock, hold_canvas():
+        with self._lock, drawing():
             self._put(self.fill_source, self.fill_rgba)
             self._draw_occluder()
 
     def _redraw_occluder(self):
-        with self._lock, hold_canvas():
+        with self._lock, drawing():
             self._draw_occluder()
 
     # ----------------------------------------------------------- snapshot

@@ -1,16 +1,13 @@
 """View pieces of the SaliencyOverlay: zoomed canvases with crisp pixels, titled panels."""
 
 import html
-import struct
-import zlib
 
 import ipywidgets as widgets
 import numpy as np
-from ipycanvas import hold_canvas
 
 from .base import ImageCanvas
 
-__all__ = ["CRISP_CSS_CLASS", "crisp_style", "png_bytes", "ZoomedImageCanvas", "TitledCanvas"]
+__all__ = ["CRISP_CSS_CLASS", "crisp_style", "ZoomedImageCanvas", "TitledCanvas"]
 
 #: CSS class of canvases whose pixels the browser enlarges as crisp squares.
 CRISP_CSS_CLASS = "cnnwidgets-crisp"
@@ -66,32 +63,12 @@ class ZoomedImageCanvas(ImageCanvas):
         return max(1, round(self.height * self._zoom)), max(1, round(self.width * self._zoom))
 
     def show(self, rgba):
-        """Replace the canvas content with a uint8 RGBA image (resizing the canvas to fit).
-
-        Like :meth:`ImageCanvas.show`, but the PNG sent to the browser is
-        written with fast zlib settings (level 1, no row filters): a
-        recolour after every class switch or slider move costs a fraction
-        of Pillow's default encoding (about half for a 224x224 photo).
-        """
+        """Like :meth:`ImageCanvas.show`, skipping an image already shown (e.g. the
+        heat map when only the opacity moved)."""
         rgba = np.ascontiguousarray(rgba, dtype=np.uint8)
-        if rgba.ndim != 3 or rgba.shape[-1] != 4:
-            raise ValueError(f"show needs uint8 (H, W, 4) RGBA, got shape {rgba.shape}")
-        try:
-            from ipycanvas.canvas import COMMANDS
-
-            command = COMMANDS["putImageData"]
-        except (ImportError, KeyError):  # another ipycanvas: its own (slower) path
-            return super().show(rgba)
-        height, width = rgba.shape[:2]
-        if (width, height) != (self.width, self.height):
-            self.width, self.height = width, height
-            self._pin_css_size()
-        elif np.array_equal(rgba, self.image):
-            return  # already shown (e.g. the heat map when only the opacity moved)
-        with hold_canvas():
-            self.clear()
-            self._canvas_manager.send_draw_command(self, command, [0, 0], [png_bytes(rgba)])
-        self.image = rgba
+        if rgba.shape == self.image.shape and np.array_equal(rgba, self.image):
+            return
+        super().show(rgba)
 
     def _pin_css_size(self):
         height, width = self.css_size
@@ -99,35 +76,6 @@ class ZoomedImageCanvas(ImageCanvas):
         self.layout.height = f"{height}px"
         self.layout.min_width = f"{width}px"
         self.layout.flex = "0 0 auto"
-
-
-#: Images up to this many raw bytes (256x256 RGBA) are sent uncompressed (zlib level 0):
-#: compressing a noisy 224x224 map costs more time than sending its 200 KB.
-SMALL_IMAGE_BYTES = 256 * 1024
-
-
-def png_bytes(rgba, level=None):
-    """Encode uint8 ``(H, W, 4)`` RGBA as PNG with zlib ``level`` and no row filters.
-
-    Lossless like any PNG; written directly (signature, IHDR, one IDAT,
-    IEND) because Pillow's encoder spends most of its time on filter search
-    and default compression, which buy little for images sent once over a
-    local connection. ``level`` defaults to 0 (stored) for images of at most
-    :data:`SMALL_IMAGE_BYTES` raw bytes (256x256 and smaller) and to 1 above.
-    """
-    if level is None:
-        level = 0 if rgba.size <= SMALL_IMAGE_BYTES else 1
-    height, width = rgba.shape[:2]
-    rows = np.empty((height, width * 4 + 1), np.uint8)
-    rows[:, 0] = 0  # filter type "None" for every row
-    rows[:, 1:] = rgba.reshape(height, width * 4)
-
-    def chunk(tag, data):
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)  # 8-bit RGBA, no interlace
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows.tobytes(), level))
-            + chunk(b"IEND", b""))
 
 
 class TitledCanvas(widgets.VBox):

@@ -43,7 +43,9 @@ class ClassScoresChart:
         y_scale = bqplot.LinearScale(min=0.0, max=1.0)
         self._bars = bqplot.Bars(
             x=[], y=[], scales={"x": x_scale, "y": y_scale}, colors=[_BAR_COLOUR], padding=0.25,
-            label_display=True, label_display_format=".2f", label_font_style={"font-size": "11px"},
+            # Value labels are left off: bqplot draws one per bar, and those of
+            # near-zero bars sit on the axis ticks. Hovering a bar shows it.
+            tooltip=bqplot.Tooltip(fields=["x", "y"], labels=["class", "probability"], formats=["", ".3f"]),
         )
         self._reference_bars = bqplot.Bars(
             x=[], y=[], scales={"x": x_scale, "y": y_scale}, fill=False, stroke="#222",

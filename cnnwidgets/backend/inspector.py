@@ -1,62 +1,33 @@
 """The shared compute backend: bind a Keras model once, ask it questions, get numpy."""
 
-import dataclasses
 import difflib
 import numbers
 import threading
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import (
     ClassNotFoundError,
     InvalidImageError,
-    InvalidParameterError,
     LayerNotFoundError,
     NoSpatialLayerError,
     UnsupportedModelError,
 )
-from .attribution import cam_from_gradients, reduce_channels
 from .cache import ResultCache
+from .gradients import SALIENCY_METHODS, GradientMethods
 from .graph import CAPTURE_ALL, LOGITS, ModelGraph, _is_container
-from .images import as_image, gaussian_blur, image_key, resize_map
-from .jobs import JobControl
-from .occlusion import box_mask, default_patch, fill_image, patch_positions
+from .images import as_image, image_key
+from .maximization import MaximizationMethods, MaximizationResult
+from .occluding import OcclusionMethods
 
 __all__ = ["Inspector", "MaximizationResult", "SALIENCY_METHODS"]
-
-#: Methods accepted by :meth:`Inspector.saliency`.
-SALIENCY_METHODS = ("vanilla", "smoothgrad", "integrated_gradients", "gradient_x_input")
 
 _INSPECTORS_ATTR = "_cnnwidgets_inspectors"
 
 
-@dataclass(frozen=True)
-class MaximizationResult:
-    """What :meth:`Inspector.maximize` found.
-
-    Attributes
-    ----------
-    images : numpy.ndarray
-        ``(n, H, W, C)`` float32 inputs, in display pixel range, one per channel.
-    channels : tuple of int
-        The channels (or classes) maximized, in the order of ``images``.
-    scores : numpy.ndarray
-        ``(n,)`` final objective: mean activation of each channel (the logit
-        for a class).
-    initial_scores : numpy.ndarray
-        ``(n,)`` the same objective on the random start images.
-    """
-
-    images: np.ndarray
-    channels: tuple
-    scores: np.ndarray
-    initial_scores: np.ndarray
-
-
-class Inspector:
+class Inspector(OcclusionMethods, GradientMethods, MaximizationMethods):
     """Bind a Keras model once and compute what the widgets show, as numpy.
 
     Every widget on the same model shares one inspector (see :meth:`for_model`)
@@ -292,6 +263,13 @@ class Inspector:
         """The display name of class ``index``."""
         return self.class_names[index] if self.class_names else str(index)
 
+    def _target(self, class_index, model_input, key):
+        """Resolve a class for a prepared image (None: its predicted class) without re-hashing it."""
+        if class_index is not None:
+            return self.class_index(class_index)
+        probs = self._cache.get_or_compute(("predict", key), lambda: self._predict_inputs(model_input[None])[0])
+        return int(np.argmax(probs))
+
     # ------------------------------------------------------------------ inputs
     def prepare(self, image):
         """Validate one image and return ``(display, model_input, key)``.
@@ -359,23 +337,6 @@ class Inspector:
         probs = output if self.output_activation else tf.nn.softmax(logits)
         return probs, logits, captured
 
-    def _gradient_fn(self):
-        import tensorflow as tf
-
-        def build():
-            @tf.function(input_signature=self._signature(tf.TensorSpec((), tf.int32)), reduce_retracing=True, autograph=False)
-            def gradient(x, class_index):
-                self.trace_counts["gradient"] += 1
-                with tf.GradientTape() as tape:
-                    tape.watch(x)
-                    _, logits, _ = self._scores(x)
-                    score = logits[:, class_index]
-                return logits, tape.gradient(score, x)
-
-            return gradient
-
-        return self._function("gradient", build)
-
     def _activations_fn(self):
         import tensorflow as tf
 
@@ -391,24 +352,6 @@ class Inspector:
             return activations
 
         return self._function("activations", build)
-
-    def _cam_fn(self, path):
-        import tensorflow as tf
-
-        def build():
-            @tf.function(input_signature=self._signature(tf.TensorSpec((), tf.int32)), reduce_retracing=True, autograph=False)
-            def cam(x, class_index):
-                self.trace_counts["cam:" + path] += 1
-                with tf.GradientTape() as tape:
-                    _, logits, captured = self._scores(x, (path,))
-                    features = captured[path]
-                    tape.watch(features)
-                    score = logits[:, class_index]
-                return features, tape.gradient(score, features), logits
-
-            return cam
-
-        return self._function("cam:" + path, build)
 
     # ------------------------------------------------------------- prediction
     def predict(self, image):
@@ -518,433 +461,6 @@ class Inspector:
             )
         return np.array(kernel, dtype=np.float32)
 
-    # -------------------------------------------------------------- occlusion
-    def occluded_image(self, image, box=None, mask=None, fill="gray"):
-        """The display image with ``box`` (or ``mask``) covered by ``fill``."""
-        display, _, key = self.prepare(image)
-        covered = self._occlusion_mask(display, box, mask)
-        filler = self._fill(display, key, fill)
-        return np.where(covered[..., None], filler, display)
-
-    def occlude(self, image, box=None, fill="gray", mask=None):
-        """Class probabilities with part of the image covered.
-
-        Parameters
-        ----------
-        image : array_like
-            One image.
-        box : tuple of int, optional
-            ``(y0, x0, y1, x1)`` in input pixels, end-exclusive, clipped to the image.
-        fill : str or float
-            ``"gray"``, ``"black"``, ``"white"``, ``"mean"``, ``"blur"`` or a pixel value.
-        mask : array_like of bool, optional
-            ``(H, W)`` pixels to cover, for painted (non-square) occluders.
-            Covered pixels are the union of ``box`` and ``mask``.
-
-        Returns
-        -------
-        numpy.ndarray
-            ``(num_classes,)`` probabilities. One forward pass.
-        """
-        display, model_input, key = self.prepare(image)
-        covered = self._occlusion_mask(display, box, mask)
-        filler = self._model_fill(display, key, fill)
-        occluded = np.where(covered[..., None], filler, model_input)
-        return self._forward_fn()(occluded[None])[0].numpy()[0]
-
-    def _occlusion_mask(self, display, box, mask):
-        height, width = display.shape[:2]
-        covered = np.zeros((height, width), dtype=bool)
-        if box is not None:
-            covered |= box_mask(box, height, width)
-        if mask is not None:
-            mask = np.asarray(mask, dtype=bool)
-            if mask.shape != (height, width):
-                raise InvalidImageError(
-                    f"the occlusion mask has shape {mask.shape}; it must match the image, {(height, width)}"
-                )
-            covered |= mask
-        return covered
-
-    def _fill(self, display, key, fill):
-        fill_key = ("fill", key, fill if isinstance(fill, str) else float(fill))
-        return self._cache.get_or_compute(fill_key, lambda: fill_image(display, fill, self.input_range))
-
-    def _model_fill(self, display, key, fill):
-        fill_key = ("model_fill", key, fill if isinstance(fill, str) else float(fill))
-        return self._cache.get_or_compute(
-            fill_key, lambda: self._preprocess(self._fill(display, key, fill)[None])[0]
-        )
-
-    def occlusion_map(self, image, class_index=None, patch=None, stride=None, fill="gray",
-                      batch_size=64, progress=None, cancel=None):
-        """Occlusion sensitivity (Zeiler & Fergus 2014) at input resolution.
-
-        A ``patch x patch`` square slides over the image with ``stride``; for
-        each position the drop of the class probability is measured. Each
-        pixel's value is the mean drop over the positions that cover it.
-        Positions are batched through one compiled forward pass.
-
-        Parameters
-        ----------
-        image : array_like
-            One image.
-        class_index : int or str, optional
-            The class whose probability to watch; default the predicted class.
-        patch : int, optional
-            Side of the square, default a sixth of the shorter image side.
-        stride : int, optional
-            Step between positions, default ``patch // 2`` (at least 1).
-        fill : str or float
-            As for :meth:`occlude`.
-        batch_size : int
-            Occluded copies per forward pass.
-        progress, cancel
-            See :class:`~cnnwidgets.backend.jobs.JobControl`.
-
-        Returns
-        -------
-        numpy.ndarray
-            ``(H, W)`` float32; positive where covering lowers the probability.
-        """
-        display, model_input, key = self.prepare(image)
-        height, width = display.shape[:2]
-        target = self._target(class_index, model_input, key)
-        # ``is None``, not truthiness: 0 is an invalid size, not "use the default".
-        patch = default_patch(height, width) if patch is None else int(patch)
-        if patch < 1:
-            raise InvalidParameterError(f"patch must be at least 1 pixel, got {patch}")
-        stride = max(1, patch // 2) if stride is None else int(stride)
-        if stride < 1:
-            raise InvalidParameterError(f"stride must be at least 1 pixel, got {stride}")
-        cache_key = ("occlusion_map", key, target, patch, stride, fill if isinstance(fill, str) else float(fill))
-        cached = self._cache.get(cache_key)
-        if cached is not None:
-            if progress is not None:
-                progress(1, 1)
-            return cached.copy()
-        filler = self._model_fill(display, key, fill)
-        positions = [
-            (y, x)
-            for y in patch_positions(height, patch, stride)
-            for x in patch_positions(width, patch, stride)
-        ]
-        size = min(patch, height), min(patch, width)
-        base = float(self.predict(display)[target])
-        drop_sum = np.zeros((height, width), np.float64)
-        count = np.zeros((height, width), np.float64)
-        forward = self._forward_fn()
-        job = JobControl(len(positions), progress, cancel)
-        job.check()
-        for start in range(0, len(positions), batch_size):
-            chunk = positions[start : start + batch_size]
-            batch = np.repeat(model_input[None], len(chunk), axis=0)
-            for i, (y, x) in enumerate(chunk):
-                batch[i, y : y + size[0], x : x + size[1]] = filler[y : y + size[0], x : x + size[1]]
-            probs = forward(batch)[0].numpy()[:, target]
-            for (y, x), prob in zip(chunk, probs):
-                drop_sum[y : y + size[0], x : x + size[1]] += base - prob
-                count[y : y + size[0], x : x + size[1]] += 1
-            job.advance(len(chunk))
-        result = (drop_sum / np.maximum(count, 1)).astype(np.float32)
-        return self._cache.put(cache_key, result).copy()
-
-    # --------------------------------------------------------------- gradients
-    def gradient(self, image, class_index=None):
-        """Gradient of the class logit with respect to the model input, ``(H, W, C)``."""
-        display, model_input, key = self.prepare(image)
-        target = self._target(class_index, model_input, key)
-        return self._input_gradient(model_input, key, target).copy()
-
-    def _input_gradient(self, model_input, key, target):
-        # The cached array itself: callers must not mutate it.
-        return self._cache.get_or_compute(
-            ("gradient", key, target), lambda: self._gradients(model_input[None], target)[0]
-        )
-
-    def _target(self, class_index, model_input, key):
-        """Resolve a class for a prepared image (None: its predicted class) without re-hashing it."""
-        if class_index is not None:
-            return self.class_index(class_index)
-        probs = self._cache.get_or_compute(("predict", key), lambda: self._predict_inputs(model_input[None])[0])
-        return int(np.argmax(probs))
-
-    def _gradients(self, batch, target):
-        _, grads = self._gradient_fn()(batch, np.int32(target))
-        return grads.numpy()
-
-    def saliency(self, image, class_index=None, method="vanilla", signed=False, samples=25,
-                 noise=0.15, steps=32, baseline="black", batch_size=16, seed=0,
-                 progress=None, cancel=None):
-        """Gradient-based saliency map at input resolution.
-
-        Parameters
-        ----------
-        image : array_like
-            One image.
-        class_index : int or str, optional
-            Class to explain, default the predicted class. Gradients are of
-            the pre-softmax score.
-        method : {"vanilla", "smoothgrad", "integrated_gradients", "gradient_x_input"}
-            ``vanilla``: the input gradient (Simonyan et al. 2014).
-            ``smoothgrad``: gradients averaged over ``samples`` noisy copies
-            (Smilkov et al. 2017). ``integrated_gradients``: the path integral
-            from ``baseline`` in ``steps`` midpoint steps (Sundararajan et al.
-            2017). ``gradient_x_input``: gradient times the model input.
-        signed : bool
-            False: largest absolute value over channels. True: signed sum over channels.
-        samples, noise : int, float
-            SmoothGrad sample count and noise std as a fraction of the input range.
-        steps : int
-            Integrated Gradients steps.
-        baseline : {"black", "blur", "gray"} or array_like
-            Integrated Gradients baseline, in display pixels.
-        batch_size : int
-            Images per gradient call for SmoothGrad and Integrated Gradients.
-        seed : int
-            SmoothGrad noise seed.
-        progress, cancel
-            See :class:`~cnnwidgets.backend.jobs.JobControl`.
-
-        Returns
-        -------
-        numpy.ndarray
-            ``(H, W)`` float32 map.
-        """
-        if method not in SALIENCY_METHODS:
-            raise InvalidParameterError(f"unknown saliency method {method!r}; use one of {', '.join(SALIENCY_METHODS)}")
-        display, model_input, key = self.prepare(image)
-        target = self._target(class_index, model_input, key)
-        if method == "vanilla":
-            attribution = self._input_gradient(model_input, key, target)
-        elif method == "gradient_x_input":
-            attribution = self._input_gradient(model_input, key, target) * model_input
-        elif method == "smoothgrad":
-            params = (int(samples), float(noise), int(seed))
-            attribution = self._cache.get_or_compute(
-                ("smoothgrad", key, target, params),
-                lambda: self._smoothgrad(model_input, target, *params, batch_size, progress, cancel),
-            )
-        else:
-            base_key = baseline if isinstance(baseline, str) else image_key(np.asarray(baseline, np.float32))
-            attribution = self._cache.get_or_compute(
-                ("integrated_gradients", key, target, int(steps), base_key),
-                lambda: self._integrated_gradients(
-                    display, model_input, target, int(steps), baseline, batch_size, progress, cancel
-                ),
-            )
-        return reduce_channels(attribution, signed).astype(np.float32, copy=False)
-
-    def _batched_gradients(self, make_batch, total, target, batch_size, progress, cancel):
-        job = JobControl(total, progress, cancel)
-        job.check()
-        acc = None
-        for start in range(0, total, batch_size):
-            count = min(batch_size, total - start)
-            grads = self._gradients(make_batch(start, count), target).sum(axis=0)
-            acc = grads if acc is None else acc + grads
-            job.advance(count)
-        return acc / total
-
-    def _smoothgrad(self, model_input, target, samples, noise, seed, batch_size, progress, cancel):
-        rng = np.random.default_rng(seed)
-        low, high = self._model_range()
-        sigma = noise * (high - low)
-        noise_all = rng.normal(size=(samples,) + model_input.shape).astype(np.float32) * sigma
-        return self._batched_gradients(
-            lambda start, count: model_input[None] + noise_all[start : start + count],
-            samples, target, batch_size, progress, cancel,
-        )
-
-    def _integrated_gradients(self, display, model_input, target, steps, baseline, batch_size, progress, cancel):
-        if isinstance(baseline, str):
-            if baseline == "black":
-                base_display = np.full_like(display, self.input_range[0])
-            elif baseline == "gray":
-                base_display = np.full_like(display, sum(self.input_range) / 2)
-            elif baseline == "blur":
-                base_display = gaussian_blur(display, max(1.0, min(display.shape[:2]) / 8.0))
-            else:
-                raise InvalidParameterError(f"unknown baseline {baseline!r}; use 'black', 'gray', 'blur' or an image")
-        else:
-            base_display = as_image(baseline, self.input_shape)
-        base_input = self._preprocess(base_display[None])[0]
-        alphas = ((np.arange(steps) + 0.5) / steps).astype(np.float32)
-        delta = model_input - base_input
-        mean_grad = self._batched_gradients(
-            lambda start, count: base_input[None] + alphas[start : start + count, None, None, None] * delta[None],
-            steps, target, batch_size, progress, cancel,
-        )
-        return delta * mean_grad
-
-    def _model_range(self):
-        ends = np.array([[[[self.input_range[0]]]], [[[self.input_range[1]]]]], np.float32)
-        ends = np.broadcast_to(ends, (2, 1, 1, self.input_shape[-1] or 1)).copy()
-        try:
-            mapped = self._preprocess(ends)
-        except Exception:
-            mapped = ends
-        return float(mapped.min()), float(mapped.max())
-
-    def gradcam(self, image, class_index=None, layer=None, plus_plus=False, upsample=True):
-        """Grad-CAM (or Grad-CAM++) class activation map.
-
-        Parameters
-        ----------
-        image : array_like
-            One image.
-        class_index : int or str, optional
-            Class to explain, default the predicted class. Uses the pre-softmax
-            score, so a softmax model and its logits twin give the same map.
-        layer : str, int or LayerRecord, optional
-            A spatial layer; default the last spatial convolution layer
-            (:attr:`default_cam_layer`), inside nested models too.
-        plus_plus : bool
-            Use the Grad-CAM++ channel weights.
-        upsample : bool
-            Resize the map bilinearly to the input's height and width. False
-            returns it at the layer's resolution.
-
-        Returns
-        -------
-        numpy.ndarray
-            ``(H, W)`` float32, non-negative, not normalised.
-
-        Raises
-        ------
-        NoSpatialLayerError
-            The model (or the chosen layer) has no ``(H, W, C)`` output.
-        """
-        record = self._spatial_layer(layer, "Grad-CAM")
-        display, model_input, key = self.prepare(image)
-        target = self._target(class_index, model_input, key)
-
-        def compute():
-            features, grads, _ = self._cam_fn(record.path)(model_input[None], np.int32(target))
-            return cam_from_gradients(features.numpy()[0], grads.numpy()[0], plus_plus)
-
-        cam = self._cache.get_or_compute(("gradcam", key, target, record.path, bool(plus_plus)), compute)
-        return resize_map(cam, display.shape[:2]) if upsample else cam.copy()
-
-    # ---------------------------------------------------------- maximization
-    def _maximize_fn(self, path, use_logits):
-        import tensorflow as tf
-
-        low, high = self._model_range()
-        middle, half = (low + high) / 2.0, (high - low) / 2.0
-
-        def build():
-            @tf.function(
-                input_signature=self._signature(
-                    tf.TensorSpec((None,), tf.int32),
-                    tf.TensorSpec((2,), tf.int32),
-                    tf.TensorSpec((3,), tf.float32),
-                ),
-                reduce_retracing=True,
-                autograph=False,
-            )
-            def step(unit, channels, shift, params):
-                self.trace_counts["maximize:" + path] += 1
-                step_size, l2, tv = params[0], params[1], params[2]
-                with tf.GradientTape() as tape:
-                    tape.watch(unit)
-                    jittered = tf.roll(unit, shift=shift, axis=[1, 2])
-                    _, logits, captured = self._scores(middle + half * jittered, () if use_logits else (path,))
-                    acts = logits if use_logits else captured[path]
-                    if len(acts.shape) == 4:
-                        acts = tf.reduce_mean(acts, axis=[1, 2])
-                    acts = tf.reshape(acts, (tf.shape(acts)[0], -1))
-                    objective = tf.gather(acts, channels, batch_dims=1)
-                    total = tf.reduce_sum(objective)
-                grad = tape.gradient(total, unit)
-                grad = grad / (tf.math.reduce_std(grad, axis=[1, 2, 3], keepdims=True) + 1e-8)
-                dy = unit[:, 1:] - unit[:, :-1]
-                dx = unit[:, :, 1:] - unit[:, :, :-1]
-                tv_grad = tf.pad(tf.sign(dy), [[0, 0], [1, 0], [0, 0], [0, 0]]) - tf.pad(
-                    tf.sign(dy), [[0, 0], [0, 1], [0, 0], [0, 0]]
-                )
-                tv_grad += tf.pad(tf.sign(dx), [[0, 0], [0, 0], [1, 0], [0, 0]]) - tf.pad(
-                    tf.sign(dx), [[0, 0], [0, 0], [0, 1], [0, 0]]
-                )
-                updated = unit + step_size * (grad - tv * tv_grad) - l2 * unit
-                return tf.clip_by_value(updated, -1.0, 1.0), objective
-
-            return step
-
-        return self._function(f"maximize:{path}:{use_logits}", build)
-
-    def maximize(self, layer, channels, steps=96, step_size=0.05, l2=0.01, tv=0.2, jitter=2,
-                 seed=0, progress=None, cancel=None):
-        """Activation maximization: synthesize the input each channel responds to most.
-
-        Gradient ascent on the mean activation of each channel (the logit for
-        each class when ``layer`` is the output layer), batched over all
-        channels in one optimization, with jitter, L2 decay and total-variation
-        regularization so the images stay readable.
-
-        Parameters
-        ----------
-        layer : str, int or LayerRecord
-            Any layer; for the output layer the channels are classes.
-        channels : int or sequence of int
-            Channel (or class) indices to maximize.
-        steps : int
-            Gradient steps.
-        step_size : float
-            Step in units of half the input range, applied to the normalised gradient.
-        l2 : float
-            Per-step decay towards mid-grey.
-        tv : float
-            Total-variation strength (smoothness).
-        jitter : int
-            Largest random shift in pixels per step; capped at an eighth of
-            the image's shorter side so that tiny inputs are not scrambled.
-        seed : int
-            Seed of the random start and the jitter.
-        progress, cancel
-            See :class:`~cnnwidgets.backend.jobs.JobControl`; checked after every step.
-
-        Returns
-        -------
-        MaximizationResult
-        """
-        record = self.layer(layer)
-        use_logits = record.layer is self._require_graph("maximize").final_layer
-        channels = tuple(int(c) for c in np.atleast_1d(channels))
-        width = self.num_classes if use_logits else (record.output_shape or (0,))[-1]
-        bad = [c for c in channels if not 0 <= c < (width or 0)]
-        if bad or not channels:
-            raise LayerNotFoundError(
-                f"layer {record.path!r} has {width} channels (0 to {width - 1}); cannot maximize {bad or 'no channels'}"
-            )
-        shape = tuple(self.input_shape)
-        if None in shape:
-            raise UnsupportedModelError("maximize needs a model with a fixed input size (H, W, C)")
-        cache_key = ("maximize", record.path, channels, steps, step_size, l2, tv, jitter, seed)
-        cached = self._cache.get(cache_key)
-        if cached is not None:
-            return _owned(cached)
-        rng = np.random.default_rng(seed)
-        unit = (0.1 * rng.standard_normal((len(channels),) + shape)).astype(np.float32)
-        step = self._maximize_fn(record.path, use_logits)
-        params = np.array([step_size, l2, tv], np.float32)
-        channel_array = np.array(channels, np.int32)
-        jitter = min(int(jitter), min(shape[:2]) // 8)
-        no_shift, no_update = np.zeros(2, np.int32), np.zeros(3, np.float32)
-        job = JobControl(steps, progress, cancel)
-        job.check()
-        # The objective on the unshifted start images, measured like the final one.
-        _, initial = step(unit, channel_array, no_shift, no_update)
-        for _ in range(int(steps)):
-            shift = rng.integers(-jitter, jitter + 1, size=2).astype(np.int32) if jitter else no_shift
-            unit = step(unit, channel_array, shift, params)[0].numpy()
-            job.advance()
-        _, final = step(unit, channel_array, no_shift, no_update)
-        low, high = self.input_range
-        images = ((low + high) / 2 + (high - low) / 2 * unit).astype(np.float32)
-        result = MaximizationResult(images, channels, final.numpy(), initial.numpy())
-        return _owned(self._cache.put(cache_key, result))
-
     # -------------------------------------------------------------- utilities
     def clear_cache(self):
         """Forget every cached result (compiled functions are kept)."""
@@ -980,16 +496,6 @@ class _ActivationsView(Mapping):
 
     def __len__(self):
         return len(self._cached)
-
-
-def _owned(result):
-    """A copy of a cached :class:`MaximizationResult` that the caller may modify."""
-    return dataclasses.replace(
-        result,
-        images=result.images.copy(),
-        scores=result.scores.copy(),
-        initial_scores=result.initial_scores.copy(),
-    )
 
 
 def _subclassed_input_shape(model):

@@ -60,6 +60,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -1173,8 +1174,24 @@ def wait_for_pixels(page: Any, selector_or_locator: Any,
     return box["px"]
 
 
+#: Screenshots the README shows: test screenshot name -> file in docs/screenshots/.
+#: Every run of the browser tests refreshes them, so the README stays current.
+README_SCREENSHOTS = {
+    "layer-browser-lab-widget": "layer_browser.png",
+    "filter-grid-notebook-conv2-maximize": "filter_grid.png",
+    "occlusion-painter-lab-swept": "occlusion_painter.png",
+    "saliency-overlay-lab-initial": "saliency_overlay.png",
+    "saliency-overlay-lab-compare": "saliency_compare.png",
+    "explorer-voila-page": "explorer_voila.png",
+}
+README_SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
 def save_screenshot(page_or_locator: Any, name: str) -> Path:
     """Save a PNG screenshot under ``tests/artifacts/screenshots/``.
+
+    Names listed in :data:`README_SCREENSHOTS` are also copied into
+    ``docs/screenshots/`` for the README.
 
     Parameters
     ----------
@@ -1194,6 +1211,10 @@ def save_screenshot(page_or_locator: Any, name: str) -> Path:
         safe += ".png"
     path = SCREENSHOT_DIR / safe
     page_or_locator.screenshot(path=str(path), animations="disabled")
+    readme_name = README_SCREENSHOTS.get(safe[: -len(".png")])
+    if readme_name is not None:
+        README_SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, README_SCREENSHOT_DIR / readme_name)
     return path
 
 

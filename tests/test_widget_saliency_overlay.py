@@ -421,3 +421,26 @@ def test_nested_model_layers_are_listed_and_used():
     np.testing.assert_allclose(view.heatmap, view.inspector.gradcam(image, view.class_index,
                                                                     layer="backbone/inner_conv"), rtol=1e-6)
     assert view.image_canvas.layout.width == "272px"  # 16 px x 17
+
+
+def test_class_zero_button_is_marked_from_the_start(digits):
+    model, images, labels = digits[0], digits[1], digits[2]
+    zero = images[int(np.flatnonzero(labels == 0)[0])]
+    view = SaliencyOverlay(model, zero)
+    view.wait()
+    assert view.class_index == 0
+    marked = [b for b in view.class_picker.buttons if b.button_style == "primary"]
+    assert len(marked) == 1 and marked[0].description.startswith("0 ")
+
+
+def test_legend_follows_a_new_image_size():
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+    rng = np.random.default_rng(0)
+    view = SaliencyOverlay(model, rng.integers(0, 255, (16, 16, 3)).astype(np.uint8))
+    view.wait()
+    heat_width = view.heatmap_canvas.layout.width
+    assert view._legend_labels.layout.width == heat_width
+    assert view._legend_canvas.image.shape[1] == int(heat_width[:-2])

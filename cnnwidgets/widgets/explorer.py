@@ -389,9 +389,6 @@ class Explorer(InspectorWidget):
         overlay = SaliencyOverlay(self.inspector, self.image, class_index=self.class_index,
                                   layer=self._spatial_layer(self.layer, None))
         self._link((self, "class_index"), (overlay, "class_index"))
-        # SaliencyOverlay highlights a class button only when class_index *changes*, so a first
-        # class equal to the trait's default (0) is left unmarked: mark it.
-        overlay.class_picker.select(overlay.class_index)
         return overlay
 
     def _spatial_layer(self, path, default):

@@ -229,6 +229,8 @@ class SaliencyOverlay(InspectorWidget):
         if self._cam_problem:
             self.show_message(self._cam_problem, "warning")
         self._ready = True
+        # The trait starts at 0, so a first class of 0 fires no change event.
+        self.class_picker.select(self.class_index)
         self._draw_legend()
         self._request()
 
@@ -610,6 +612,7 @@ class SaliencyOverlay(InspectorWidget):
             self._rendering = rendering
             self.heatmap_canvas.show(rendering.heat)
             self.overlay_canvas.show(rendering.overlay)
+            self._sync_legend_width()  # the heat canvas may have just taken a new image size
             self._heat_view.title = request.main.title
             low, high = rendering.limits
             self._legend_low.value = f"<small>{low:.3g}</small>"
@@ -671,8 +674,9 @@ class SaliencyOverlay(InspectorWidget):
 
     def _sync_legend_width(self):
         width = f"{self._heat_view.canvas.css_size[1]}px"
-        self._legend_labels.layout.width = width
-        self._draw_legend()
+        if self._legend_labels.layout.width != width:
+            self._legend_labels.layout.width = width
+            self._draw_legend()
 
     # ----------------------------------------------------------------- hover
     def _hover(self, panel, x, y):

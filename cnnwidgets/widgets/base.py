@@ -1,19 +1,31 @@
 """Pieces every cnnwidgets widget shares: the canvas, the status line, the worker."""
 
 import html
+import numbers
 import threading
 from contextlib import contextmanager
 
 import ipywidgets as widgets
 import numpy as np
+import traitlets
 from ipycanvas import Canvas, hold_canvas
 
 from ..backend import Inspector
-from ..errors import CNNWidgetsError
-from ..render import encode_png, save_png, stack_panels
+from ..backend.images import describe_shape
+from ..errors import CNNWidgetsError, InvalidImageError
+from ..render import apply_colormap, encode_png, save_png, stack_panels
 from .runner import LatestRequestRunner
 
-__all__ = ["ImageCanvas", "InspectorWidget", "resolve_inspector", "forget_current_canvas", "drawing"]
+__all__ = [
+    "ImageCanvas",
+    "InspectorWidget",
+    "resolve_inspector",
+    "forget_current_canvas",
+    "drawing",
+    "image_batch",
+    "checked_colormap",
+    "checked_class_index",
+]
 
 # ipycanvas batches draw commands in ONE process-wide cache (its canvas
 # manager), interleaving "switch canvas" commands as the target changes. Widgets
@@ -56,6 +68,65 @@ def resolve_inspector(model, class_names=None, preprocess=None):
             model.class_names = model._check_class_names(class_names)
         return model
     return Inspector.for_model(model, class_names=class_names, preprocess=preprocess)
+
+
+def image_batch(inspector, images, labels=None):
+    """Check a batch of images (and their labels) against the model's input.
+
+    Parameters
+    ----------
+    inspector : Inspector
+        The backend whose model the images are for.
+    images : array_like
+        ``(N, H, W, C)``, or ``(N, H, W)`` for a grayscale model; ``N >= 1``.
+    labels : array_like, optional
+        One label per image.
+
+    Returns
+    -------
+    images : numpy.ndarray
+        ``(N, H, W, C)``; every image passed the backend's checks.
+    labels : numpy.ndarray or None
+
+    Raises
+    ------
+    InvalidImageError
+        Not a non-empty batch, a bad image (the backend's message), or a label count mismatch.
+    """
+    array = np.asarray(images)
+    if array.ndim == 3 and inspector.input_shape[-1] == 1:
+        array = array[..., None]
+    if array.ndim != 4 or len(array) == 0:
+        raise InvalidImageError(
+            f"images must be a non-empty batch (N, H, W, C) matching the model input "
+            f"{describe_shape(inspector.input_shape)}, got shape {array.shape}"
+        )
+    for image in array:  # every image checked now, with the backend's message
+        inspector.prepare(image)
+    if labels is not None:
+        labels = np.asarray(labels)
+        if len(labels) != len(array):
+            raise InvalidImageError(f"got {len(labels)} labels for {len(array)} images; give one label per image")
+    return array, labels
+
+
+def checked_colormap(name):
+    """``name`` if it is a matplotlib colormap, else :class:`traitlets.TraitError` (for trait validators)."""
+    try:
+        apply_colormap(np.zeros(1, np.float32), name)
+    except ValueError as exc:
+        raise traitlets.TraitError(str(exc)) from None
+    return name
+
+
+def checked_class_index(inspector, spec):
+    """Resolve a class index or name for a trait validator; a bad one raises :class:`traitlets.TraitError`."""
+    if isinstance(spec, (bool, np.bool_)) or not isinstance(spec, (numbers.Integral, str)):
+        raise traitlets.TraitError(f"class_index must be a class index, a class name or None, not {spec!r}")
+    try:
+        return inspector.class_index(spec if isinstance(spec, str) else int(spec))
+    except CNNWidgetsError as exc:
+        raise traitlets.TraitError(str(exc)) from None
 
 
 class ImageCanvas(Canvas):

@@ -35,7 +35,7 @@ import traitlets
 from ..errors import CNNWidgetsError, InvalidImageError
 from ..render import stack_panels, text_rgba
 from ..render.architecture import format_shape
-from .base import InspectorWidget
+from .base import InspectorWidget, image_batch
 from .layer_browser import LayerBrowser, is_embedded_digits_model
 from .layer_browser_input import ThumbnailStrip
 
@@ -168,21 +168,7 @@ class Explorer(InspectorWidget):
 
             images, default_labels = digits_samples()
             labels = default_labels if labels is None else labels
-        array = np.asarray(images)
-        if array.ndim == 3 and insp.input_shape[-1] == 1:
-            array = array[..., None]
-        if array.ndim != 4 or len(array) == 0:
-            raise InvalidImageError(
-                f"images must be a non-empty batch (N, H, W, C) matching the model input "
-                f"{format_shape(insp.input_shape)}, got shape {array.shape}"
-            )
-        for image in array:  # every image checked now, with the backend's message
-            insp.prepare(image)
-        if labels is not None:
-            labels = np.asarray(labels)
-            if len(labels) != len(array):
-                raise InvalidImageError(f"got {len(labels)} labels for {len(array)} images; give one label per image")
-        return array, labels
+        return image_batch(insp, images, labels)
 
     @property
     def image(self):

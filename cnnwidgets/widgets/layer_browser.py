@@ -37,13 +37,13 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from ..errors import CNNWidgetsError, InvalidImageError, JobCancelled
-from ..render import apply_colormap, stack_panels
+from ..errors import CNNWidgetsError, JobCancelled
+from ..render import stack_panels
 from ..render.architecture import format_shape
 from ..render.feature_maps import CHANNEL_ORDERS, FEATURE_NORMALIZATIONS, page_count
 from ..render.png import encode_png
 from .architecture import ArchitectureDiagram, describe_node
-from .base import ImageCanvas, InspectorWidget
+from .base import ImageCanvas, InspectorWidget, checked_colormap, image_batch
 from .charts import ClassScoresChart
 from .layer_browser_input import (
     DrawingPad,
@@ -193,20 +193,7 @@ class LayerBrowser(InspectorWidget):
             return np.zeros((0,) + tuple(d or 1 for d in insp.input_shape), np.float32), None, (
                 "no images given: showing a random image. Pass images=... (N, H, W, C), or upload a picture"
             )
-        array = np.asarray(images)
-        if array.ndim == 3 and insp.input_shape[-1] == 1:
-            array = array[..., None]
-        if array.ndim != 4:
-            raise InvalidImageError(
-                f"images must be a batch (N, H, W, C) matching the model input {format_shape(insp.input_shape)}, "
-                f"got shape {array.shape}"
-            )
-        for image in array:  # validate every image now, with the backend's messages
-            insp.prepare(image)
-        if labels is not None:
-            labels = np.asarray(labels)
-            if len(labels) != len(array):
-                raise InvalidImageError(f"got {len(labels)} labels for {len(array)} images; give one label per image")
+        array, labels = image_batch(insp, images, labels)
         return array, labels, f"{len(array)} images: click one, or upload a picture"
 
     def _placeholder_image(self):
@@ -327,11 +314,7 @@ class LayerBrowser(InspectorWidget):
 
     @traitlets.validate("colormap")
     def _validate_colormap(self, proposal):
-        try:
-            apply_colormap(np.zeros(1, np.float32), proposal.value)
-        except ValueError as exc:
-            raise traitlets.TraitError(str(exc)) from None
-        return proposal.value
+        return checked_colormap(proposal.value)
 
     @traitlets.validate("page")
     def _validate_page(self, proposal):

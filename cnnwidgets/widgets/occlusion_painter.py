@@ -7,7 +7,6 @@ a sweep then draws the full occlusion-sensitivity map over the image.
 """
 
 import html
-import numbers
 
 import ipywidgets as widgets
 import numpy as np
@@ -15,9 +14,9 @@ import traitlets
 
 from ..backend.occlusion import FILLS, normalize_box
 from ..errors import CNNWidgetsError, JobCancelled
-from ..render import apply_colormap, image_to_rgba, stack_panels, text_rgba
+from ..render import image_to_rgba, stack_panels, text_rgba
 from ..render.heatmap import heatmap_legend, heatmap_range, heatmap_rgba
-from .base import ImageCanvas, InspectorWidget
+from .base import ImageCanvas, InspectorWidget, checked_class_index, checked_colormap
 from .charts import ClassScoresChart
 from .occlusion_canvas import OcclusionCanvas
 from .occlusion_geometry import centered_box, display_factor, stroke_mask
@@ -309,20 +308,11 @@ class OcclusionPainter(InspectorWidget):
         spec = proposal["value"]
         if spec is None:  # the predicted class
             return None
-        if isinstance(spec, (bool, np.bool_)) or not isinstance(spec, (numbers.Integral, str)):
-            raise traitlets.TraitError(f"class_index must be a class index, a class name or None, not {spec!r}")
-        try:
-            return self.inspector.class_index(spec if isinstance(spec, str) else int(spec))
-        except CNNWidgetsError as exc:
-            raise traitlets.TraitError(str(exc)) from None
+        return checked_class_index(self.inspector, spec)
 
     @traitlets.validate("cmap")
     def _validate_cmap(self, proposal):
-        try:
-            apply_colormap(np.zeros(1, np.float32), proposal["value"])
-        except ValueError as exc:
-            raise traitlets.TraitError(str(exc)) from None
-        return proposal["value"]
+        return checked_colormap(proposal["value"])
 
     # ============================================================= public API
     @property

@@ -6,7 +6,6 @@ other for the same image so that one sees where they agree.
 """
 
 import contextlib
-import numbers
 import threading
 from dataclasses import dataclass
 
@@ -15,7 +14,7 @@ import numpy as np
 import traitlets
 
 from ..errors import CNNWidgetsError, JobCancelled, LayerNotFoundError, UnsupportedModelError
-from ..render import apply_colormap, colorbar, image_to_rgba
+from ..render import colorbar, image_to_rgba
 from ..render.saliency import (
     display_zoom,
     is_diverging,
@@ -25,7 +24,7 @@ from ..render.saliency import (
     zoom_rgba,
 )
 from ..render.panels import stack_panels
-from .base import ImageCanvas, InspectorWidget
+from .base import ImageCanvas, InspectorWidget, checked_class_index, checked_colormap
 from .runner import LatestRequestRunner
 from .saliency_controls import (
     BASELINES,
@@ -324,12 +323,7 @@ class SaliencyOverlay(InspectorWidget):
         spec = proposal.value
         if spec is None:  # the predicted class (what an OcclusionPainter's None means too)
             return self._predicted if self._predicted is not None else self.class_index
-        if isinstance(spec, (bool, np.bool_)) or not isinstance(spec, (numbers.Integral, str)):
-            raise traitlets.TraitError(f"class_index must be a class index, a class name or None, not {spec!r}")
-        try:
-            return self.inspector.class_index(spec if isinstance(spec, str) else int(spec))
-        except CNNWidgetsError as exc:
-            raise traitlets.TraitError(str(exc)) from None
+        return checked_class_index(self.inspector, spec)
 
     @traitlets.validate("layer")
     def _check_layer(self, proposal):
@@ -357,11 +351,7 @@ class SaliencyOverlay(InspectorWidget):
 
     @traitlets.validate("colormap")
     def _check_colormap(self, proposal):
-        try:
-            apply_colormap(np.zeros(1, np.float32), proposal.value)
-        except ValueError as exc:
-            raise traitlets.TraitError(str(exc)) from None
-        return proposal.value
+        return checked_colormap(proposal.value)
 
     @traitlets.validate("clip_percentile")
     def _check_clip(self, proposal):

@@ -771,15 +771,22 @@ def test_public_names_are_exported():
         assert name in render.__all__
 
 
-def test_encode_png_fast_level_is_lossless():
+def test_encode_png_levels_and_fast_encoder_are_lossless():
     import io
 
     from PIL import Image
 
-    from cnnwidgets.render import encode_png
+    from cnnwidgets.render import encode_png, encode_png_fast
 
-    rgba = np.random.default_rng(3).integers(0, 256, (5, 7, 4), dtype=np.uint8)
-    for level in (0, 1, 9):
-        with Image.open(io.BytesIO(encode_png(rgba, compress_level=level))) as decoded:
+    rng = np.random.default_rng(3)
+    small = rng.integers(0, 256, (5, 7, 4), dtype=np.uint8)
+    large = rng.integers(0, 256, (300, 260, 4), dtype=np.uint8)  # over the stored-size limit: deflated
+    encoded = [encode_png(small, compress_level=level) for level in (0, 1, 9)]
+    encoded += [encode_png_fast(small), encode_png_fast(large)]
+    expected = [small] * 4 + [large]
+    for data, image in zip(encoded, expected):
+        with Image.open(io.BytesIO(data)) as decoded:
             assert decoded.mode == "RGBA"
-            np.testing.assert_array_equal(np.asarray(decoded), rgba)
+            np.testing.assert_array_equal(np.asarray(decoded), image)
+    with pytest.raises(ValueError, match="RGBA"):
+        encode_png_fast(small[..., :3])

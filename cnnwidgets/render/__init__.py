@@ -3,7 +3,7 @@
 from .colormaps import apply_colormap, colorbar, normalize
 from .compose import blend, grayscale_to_rgba, image_to_rgba, outline_box, resize_rgba, upscale_nearest
 from .panels import bar_chart_rgba, stack_panels, text_rgba
-from .png import decode_image, encode_png, save_png
+from .png import decode_image, encode_png, encode_png_fast, save_png
 from .tiles import grid_shape, tile_at, tile_grid
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "upscale_nearest",
     "decode_image",
     "encode_png",
+    "encode_png_fast",
     "save_png",
     "bar_chart_rgba",
     "stack_panels",

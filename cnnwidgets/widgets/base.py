@@ -13,7 +13,7 @@ from ipycanvas import Canvas, hold_canvas
 from ..backend import Inspector
 from ..backend.images import describe_shape
 from ..errors import CNNWidgetsError, InvalidImageError
-from ..render import apply_colormap, encode_png, save_png, stack_panels
+from ..render import apply_colormap, encode_png_fast, save_png, stack_panels
 from .runner import LatestRequestRunner
 
 __all__ = [
@@ -177,10 +177,10 @@ class ImageCanvas(Canvas):
             try:
                 from ipycanvas.canvas import COMMANDS
 
-                # ipycanvas' put_image_data encodes with Pillow's default level
-                # 6; level 1 is several times faster and barely larger.
+                # ipycanvas' put_image_data encodes with Pillow (filtered,
+                # level 6): several times slower for images drawn once.
                 self._canvas_manager.send_draw_command(
-                    self, COMMANDS["putImageData"], [0, 0], [encode_png(rgba, compress_level=1)]
+                    self, COMMANDS["putImageData"], [0, 0], [encode_png_fast(rgba)]
                 )
             except (ImportError, KeyError, AttributeError):  # another ipycanvas version
                 self.put_image_data(rgba, 0, 0)
@@ -212,7 +212,8 @@ class InspectorWidget(widgets.VBox):
         self.progress = widgets.FloatProgress(
             min=0.0, max=1.0, value=0.0, description="", layout=widgets.Layout(width="220px", visibility="hidden")
         )
-        self._runner = LatestRequestRunner(on_busy=self._set_busy)
+        # The worker lingers between requests: starting a thread per event costs ~1-2 ms.
+        self._runner = LatestRequestRunner(on_busy=self._set_busy, linger=5.0)
         self.add_class("cnnwidgets")
 
     # ----------------------------------------------------------- status line

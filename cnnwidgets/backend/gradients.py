@@ -107,6 +107,15 @@ class GradientMethods:
         """
         if method not in SALIENCY_METHODS:
             raise InvalidParameterError(f"unknown saliency method {method!r}; use one of {', '.join(SALIENCY_METHODS)}")
+        counts = {"batch_size": batch_size}
+        if method == "smoothgrad":
+            counts["samples"] = samples
+        elif method == "integrated_gradients":
+            counts["steps"] = steps
+        for name, value in counts.items():
+            if int(value) < 1:
+                raise InvalidParameterError(f"{name} must be at least 1, got {value}; pass a positive integer")
+        batch_size = int(batch_size)
         display, model_input, key = self.prepare(image)
         target = self._target(class_index, model_input, key)
         if method == "vanilla":

@@ -10,7 +10,7 @@ __all__ = ["as_image", "image_key", "describe_shape"]
 
 
 def describe_shape(shape):
-    """Format a shape such as ``(None, 28, 28, 1)`` as ``'(H, W, C) = (28, 28, 1)'``."""
+    """Format a shape for error messages: ``(28, None, 1)`` -> ``'(28, any, 1)'``."""
     dims = tuple("any" if d is None else int(d) for d in shape)
     return "(" + ", ".join(str(d) for d in dims) + ")"
 

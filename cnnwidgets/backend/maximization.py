@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import LayerNotFoundError, UnsupportedModelError
+from ..errors import InvalidParameterError, LayerNotFoundError, UnsupportedModelError
 from .jobs import JobControl
 
 __all__ = ["MaximizationMethods", "MaximizationResult"]
@@ -120,7 +120,12 @@ class MaximizationMethods:
         """
         record = self.layer(layer)
         use_logits = record.layer is self._require_graph("maximize").final_layer
-        channels = tuple(int(c) for c in np.atleast_1d(channels))
+        try:
+            channels = tuple(int(c) for c in np.atleast_1d(channels))
+        except (TypeError, ValueError):
+            raise InvalidParameterError(
+                f"channels must be an integer or a sequence of integers, got {channels!r}"
+            ) from None
         width = self.num_classes if use_logits else (record.output_shape or (0,))[-1]
         bad = [c for c in channels if not 0 <= c < (width or 0)]
         if bad or not channels:
@@ -139,7 +144,7 @@ class MaximizationMethods:
         step = self._maximize_fn(record.path, use_logits)
         params = np.array([step_size, l2, tv], np.float32)
         channel_array = np.array(channels, np.int32)
-        jitter = min(int(jitter), min(shape[:2]) // 8)
+        jitter = max(0, min(int(jitter), min(shape[:2]) // 8))
         no_shift, no_update = np.zeros(2, np.int32), np.zeros(3, np.float32)
         job = JobControl(steps, progress, cancel)
         job.check()

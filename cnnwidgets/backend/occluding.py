@@ -1,10 +1,12 @@
 """Occlusion methods of :class:`~cnnwidgets.Inspector` (a mixin; see inspector.py)."""
 
+import numbers
+
 import numpy as np
 
 from ..errors import InvalidImageError, InvalidParameterError
 from .jobs import JobControl
-from .occlusion import box_mask, default_patch, fill_image, patch_positions
+from .occlusion import FILLS, box_mask, default_patch, fill_image, patch_positions
 
 __all__ = ["OcclusionMethods"]
 
@@ -60,11 +62,11 @@ class OcclusionMethods:
         return covered
 
     def _fill(self, display, key, fill):
-        fill_key = ("fill", key, fill if isinstance(fill, str) else float(fill))
+        fill_key = ("fill", key, _fill_key(fill))
         return self._cache.get_or_compute(fill_key, lambda: fill_image(display, fill, self.input_range))
 
     def _model_fill(self, display, key, fill):
-        fill_key = ("model_fill", key, fill if isinstance(fill, str) else float(fill))
+        fill_key = ("model_fill", key, _fill_key(fill))
         return self._cache.get_or_compute(
             fill_key, lambda: self._preprocess(self._fill(display, key, fill)[None])[0]
         )
@@ -110,7 +112,10 @@ class OcclusionMethods:
         stride = max(1, patch // 2) if stride is None else int(stride)
         if stride < 1:
             raise InvalidParameterError(f"stride must be at least 1 pixel, got {stride}")
-        cache_key = ("occlusion_map", key, target, patch, stride, fill if isinstance(fill, str) else float(fill))
+        batch_size = int(batch_size)
+        if batch_size < 1:
+            raise InvalidParameterError(f"batch_size must be at least 1, got {batch_size}; pass a positive integer")
+        cache_key = ("occlusion_map", key, target, patch, stride, _fill_key(fill))
         cached = self._cache.get(cache_key)
         if cached is not None:
             if progress is not None:
@@ -141,3 +146,12 @@ class OcclusionMethods:
             job.advance(len(chunk))
         result = (drop_sum / np.maximum(count, 1)).astype(np.float32)
         return self._cache.put(cache_key, result).copy()
+
+
+def _fill_key(fill):
+    """``fill`` as a hashable cache-key part: the name, or the number as float."""
+    if isinstance(fill, str):
+        return fill
+    if isinstance(fill, numbers.Real):
+        return float(fill)
+    raise InvalidParameterError(f"unknown fill {fill!r}; use one of {', '.join(FILLS)} or a number")

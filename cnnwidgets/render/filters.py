@@ -20,7 +20,7 @@ import numpy as np
 
 from .colormaps import apply_colormap, colorbar, normalize
 from .compose import image_to_rgba, outline_box, resize_rgba, upscale_nearest
-from .panels import stack_panels, text_rgba
+from .panels import _paste, stack_panels, text_rgba
 from .tiles import grid_shape, tile_grid
 
 __all__ = [
@@ -305,18 +305,8 @@ def caption_tiles(tiles, captions, height=12, color=(60, 60, 60, 255), backgroun
     for i, caption in enumerate(captions):
         text = text_rgba(caption, height=height, color=color)[:, :width]
         x = (width - text.shape[1]) // 2
-        _paste_over(out[i], text, tile_height, x)
+        _paste(out[i], text, tile_height, x)
     return out
-
-
-def _paste_over(canvas, image, y, x):
-    """Alpha-composite ``image`` onto ``canvas`` at ``(y, x)``, in place (``image`` fits inside)."""
-    if image.size == 0:
-        return
-    region = canvas[y : y + image.shape[0], x : x + image.shape[1]]
-    alpha = image[..., 3:4].astype(np.float32) / 255.0
-    region[..., :3] = np.clip(image[..., :3] * alpha + region[..., :3] * (1.0 - alpha) + 0.5, 0, 255).astype(np.uint8)
-    region[..., 3] = np.maximum(region[..., 3], image[..., 3])
 
 
 def page_grid(tiles, columns, gap=4, selected=None, margin=2, background=_WHITE):
@@ -402,9 +392,9 @@ def labelled_colorbar(vmin, vmax, cmap="RdBu_r", length=192, thickness=10, text_
     row = np.empty((text_height, width, 4), np.uint8)
     row[...] = np.asarray(background, np.uint8)
     left, middle, right = texts
-    _paste_over(row, left[:, :width], 0, 0)
-    _paste_over(row, middle[:, :width], 0, max(0, min(width - middle.shape[1], length // 2 - middle.shape[1] // 2)))
-    _paste_over(row, right[:, :width], 0, max(0, width - right.shape[1]))
+    _paste(row, left[:, :width], 0, 0)
+    _paste(row, middle[:, :width], 0, max(0, min(width - middle.shape[1], length // 2 - middle.shape[1] // 2)))
+    _paste(row, right[:, :width], 0, max(0, width - right.shape[1]))
     parts = [text_block([title], width=width, text_height=text_height, background=background)] if title else []
     parts += [strip, row]
     return stack_panels(parts, axis=0, gap=2, background=background)
@@ -431,7 +421,7 @@ def text_block(lines, width=None, text_height=12, gap=3, color=(0, 0, 0, 255), b
     out = np.empty((height, int(width), 4), np.uint8)
     out[...] = np.asarray(background, np.uint8)
     for i, text in enumerate(rendered):
-        _paste_over(out, text[:, : int(width)], i * (text_height + gap), 0)
+        _paste(out, text[:, : int(width)], i * (text_height + gap), 0)
     return out
 
 

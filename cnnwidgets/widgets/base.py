@@ -152,10 +152,16 @@ class ImageCanvas(Canvas):
         self.image = np.zeros((int(height), int(width), 4), np.uint8)
         self.on_client_ready(self._redraw)
 
+    @property
+    def css_size(self):
+        """``(height, width)`` on screen, in CSS pixels (the pixel size)."""
+        return self.height, self.width
+
     def _pin_css_size(self):
-        self.layout.width = f"{self.width}px"
-        self.layout.height = f"{self.height}px"
-        self.layout.min_width = f"{self.width}px"
+        height, width = self.css_size
+        self.layout.width = f"{width}px"
+        self.layout.height = f"{height}px"
+        self.layout.min_width = f"{width}px"
         self.layout.flex = "0 0 auto"
 
     def show(self, rgba):

@@ -404,9 +404,6 @@ class LayerBrowser(InspectorWidget):
             image, description = convert_upload(name, data, self.inspector.input_shape,
                                                 invert_light_background=self.is_digits_default)
             self._set_image(image, f"upload: {name}", note=description)
-        except CNNWidgetsError as exc:
-            self.show_error(exc)
-            return
         except Exception as exc:  # never a stack trace in the notebook
             self.show_error(exc)
             return

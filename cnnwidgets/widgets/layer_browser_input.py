@@ -5,15 +5,17 @@ range) and a sentence saying where it came from; the LayerBrowser decides
 what to do with it.
 """
 
+import contextlib
 import io
 import math
 
 import ipywidgets as widgets
 import numpy as np
 from ipycanvas import Canvas
+from PIL import Image, ImageDraw
 
 from ..errors import InvalidImageError
-from ..render import decode_image, image_to_rgba, resize_rgba, upscale_nearest
+from ..render import decode_image, grayscale_to_rgba, image_to_rgba, resize_rgba, upscale_nearest
 from .base import drawing, forget_current_canvas
 from .layer_browser_canvas import OverlayCanvas
 
@@ -146,8 +148,6 @@ def mnist_style(strokes, size=28, box=20):
     numpy.ndarray
         uint8 ``(size, size)``; all zeros for an empty drawing.
     """
-    from PIL import Image
-
     strokes = np.asarray(strokes, np.float32)
     out = np.zeros((size, size), np.float32)
     ink = strokes > 0.1 * max(1e-6, float(strokes.max()))
@@ -196,8 +196,6 @@ class DrawingPad:
     """
 
     def __init__(self, size=168, brush=16, lock=None):
-        from PIL import Image
-
         self.size, self.brush = int(size), int(brush)
         self._pil = Image.new("L", (self.size, self.size), 0)
         self._last = None
@@ -237,16 +235,12 @@ class DrawingPad:
 
     def clear(self):
         """Erase the drawing."""
-        from PIL import Image
-
         self._pil = Image.new("L", (self.size, self.size), 0)
         self._last = None
         self._paint_background()
         self._notify()
 
     def _locked(self):
-        import contextlib
-
         return self._lock if self._lock is not None else contextlib.nullcontext()
 
     def _paint_background(self):
@@ -256,8 +250,6 @@ class DrawingPad:
             self.canvas.fill_rect(0, 0, self.size, self.size)
 
     def _redraw(self):
-        from ..render import grayscale_to_rgba
-
         with self._locked():
             forget_current_canvas()
             with drawing():
@@ -265,8 +257,6 @@ class DrawingPad:
                 self.canvas.put_image_data(grayscale_to_rgba(self.strokes / 255.0), 0, 0)
 
     def _segment(self, x0, y0, x1, y1):
-        from PIL import ImageDraw
-
         draw = ImageDraw.Draw(self._pil)
         radius = self.brush / 2.0
         draw.line((x0, y0, x1, y1), fill=255, width=self.brush)
@@ -349,8 +339,6 @@ def convert_upload(name, data, input_shape, invert_light_background=False):
     InvalidImageError
         Empty, too large, not an image, or too small to use.
     """
-    from PIL import Image
-
     if len(data) > MAX_UPLOAD_BYTES:
         raise InvalidImageError(
             f"{name} is {len(data) / 1e6:.1f} MB; upload an image under {MAX_UPLOAD_BYTES // (1024 * 1024)} MB"

@@ -16,7 +16,8 @@ import numpy as np
 from ipycanvas import Canvas, MultiCanvas
 
 from ..render import blend, outline_box, upscale_nearest
-from .base import drawing
+from .base import drawing, forget_current_canvas
+from .layer_browser_canvas import hex_to_rgba
 from .occlusion_geometry import mask_runs
 
 __all__ = ["OcclusionCanvas"]
@@ -158,21 +159,27 @@ class OcclusionCanvas:
             layer.stroke_rect(x0 * f + 1, y0 * f + 1, (x1 - x0) * f - 2, (y1 - y0) * f - 2)
 
     # ------------------------------------------------- new browser clients
+    # A late view has no current canvas yet: forget ours so ipycanvas sends
+    # its "switch canvas" command (see ``base.forget_current_canvas``).
     def _redraw_image(self):
         with self._lock, drawing():
+            forget_current_canvas()
             self._put(self.image_layer, self.image_rgba)
 
     def _redraw_heatmap(self):
         with self._lock, drawing():
+            forget_current_canvas()
             self._put(self.heatmap_layer, self.heatmap_rgba)
 
     def _redraw_fill(self):
         with self._lock, drawing():
+            forget_current_canvas()
             self._put(self.fill_source, self.fill_rgba)
             self._draw_occluder()
 
     def _redraw_occluder(self):
         with self._lock, drawing():
+            forget_current_canvas()
             self._draw_occluder()
 
     # ----------------------------------------------------------- snapshot
@@ -189,7 +196,7 @@ class OcclusionCanvas:
         if self.occluder[0] == "box":
             y0, x0, y1, x1 = self.occluder[1]
             f = self.factor
-            out = outline_box(out, (y0 * f, x0 * f, y1 * f, x1 * f), color=_hex_rgba(OUTLINE_COLOUR), width=2)
+            out = outline_box(out, (y0 * f, x0 * f, y1 * f, x1 * f), color=hex_to_rgba(OUTLINE_COLOUR), width=2)
         return np.ascontiguousarray(out, np.uint8)
 
     def covered_pixels(self):
@@ -201,8 +208,3 @@ class OcclusionCanvas:
         elif self.occluder[0] == "mask":
             covered |= self.occluder[1]
         return covered
-
-
-def _hex_rgba(colour):
-    colour = colour.lstrip("#")
-    return tuple(int(colour[i : i + 2], 16) for i in (0, 2, 4)) + (255,)

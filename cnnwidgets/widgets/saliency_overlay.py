@@ -188,7 +188,6 @@ class SaliencyOverlay(InspectorWidget):
         self._draw_lock = threading.RLock()
         self._result = None
         self._rendering = None
-        self._compare_renderings = []
         self._custom_baseline = None
         self._probabilities = None
         self._predicted = None
@@ -611,7 +610,6 @@ class SaliencyOverlay(InspectorWidget):
             self._draw_compare(result)
 
     def _draw_compare(self, result):
-        renderings = []
         views = self._compare_views_for(len(result.compared))
         height, width = result.request.image_rgba.shape[:2]
         # as many panels as fit side by side in one row, up to the size of the main panels
@@ -622,8 +620,6 @@ class SaliencyOverlay(InspectorWidget):
             if view.canvas.zoom != zoom:
                 view.canvas.zoom = zoom
             view.canvas.show(rendering.overlay)
-            renderings.append(rendering)
-        self._compare_renderings = renderings
 
     def _compare_views_for(self, count):
         views = self._compare_views

@@ -70,13 +70,6 @@ class ZoomedImageCanvas(ImageCanvas):
             return
         super().show(rgba)
 
-    def _pin_css_size(self):
-        height, width = self.css_size
-        self.layout.width = f"{width}px"
-        self.layout.height = f"{height}px"
-        self.layout.min_width = f"{width}px"
-        self.layout.flex = "0 0 auto"
-
 
 class TitledCanvas(widgets.VBox):
     """A :class:`ZoomedImageCanvas` with a one-line title above it.

@@ -233,3 +233,17 @@ def test_unknown_saliency_method_and_baseline_are_library_errors(insp, conv_mode
     with pytest.raises(cw.InvalidParameterError, match="baseline"):
         insp.saliency(image, 0, method="integrated_gradients", baseline="noise")
     still_works(insp, conv_model, image)
+
+
+def test_sizes_fills_and_channels_are_checked_before_any_work(insp, conv_model, image):
+    for kwargs in ({"method": "smoothgrad", "samples": 0}, {"method": "integrated_gradients", "steps": 0},
+                   {"method": "smoothgrad", "batch_size": 0}):
+        with pytest.raises(cw.InvalidParameterError, match="at least 1"):
+            insp.saliency(image, 0, **kwargs)
+    with pytest.raises(cw.InvalidParameterError, match="at least 1"):
+        insp.occlusion_map(image, 0, patch=2, batch_size=0)
+    with pytest.raises(cw.InvalidParameterError, match="fill"):
+        insp.occlude(image, (0, 0, 2, 2), fill=None)
+    with pytest.raises(cw.InvalidParameterError):
+        insp.maximize(insp.conv_layers[0], ["a"], steps=1)
+    still_works(insp, conv_model, image)

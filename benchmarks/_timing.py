@@ -139,3 +139,27 @@ def format_table(header, rows, align=None):
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(header), rule, *(line(r) for r in rows)])
+
+
+def make_floors(model, input_shape):
+    """The bare tf.function floors: F (forward) and FB (forward + input gradient of one score).
+
+    Each has a fixed input signature, so it is traced once; TensorFlow is
+    imported here, not when this module is.
+    """
+    import tensorflow as tf
+
+    spec = tf.TensorSpec((None,) + tuple(input_shape), tf.float32)
+
+    @tf.function(input_signature=[spec], autograph=False)
+    def forward(x):
+        return model(x, training=False)
+
+    @tf.function(input_signature=[spec, tf.TensorSpec((), tf.int32)], autograph=False)
+    def forward_backward(x, class_index):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            score = model(x, training=False)[:, class_index]
+        return tape.gradient(score, x)
+
+    return forward, forward_backward

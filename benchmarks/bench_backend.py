@@ -35,7 +35,7 @@ sys.path.insert(1, str(HERE.parent))  # the repository root, for an uninstalled 
 
 import numpy as np  # noqa: E402
 
-from _timing import format_table, interleaved, machine_header  # noqa: E402
+from _timing import format_table, interleaved, machine_header, make_floors  # noqa: E402
 
 #: Default repeats per model (``--repeats`` overrides both). The digits model
 #: runs in well under a millisecond, so it needs many samples for a stable
@@ -110,26 +110,6 @@ def load_model(which):
         image = np.random.default_rng(0).integers(0, 256, (224, 224, 3), dtype=np.uint8)
         return model, insp, image, "keras.applications.MobileNetV2(weights=None), 224x224x3, 1000 classes"
     raise ValueError(which)
-
-
-def make_floors(model, input_shape):
-    """The bare tf.function floors F (forward) and FB (forward + input gradient)."""
-    import tensorflow as tf
-
-    spec = tf.TensorSpec((None,) + tuple(input_shape), tf.float32)
-
-    @tf.function(input_signature=[spec], autograph=False)
-    def forward(x):
-        return model(x, training=False)
-
-    @tf.function(input_signature=[spec, tf.TensorSpec((), tf.int32)], autograph=False)
-    def forward_backward(x, class_index):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            score = model(x, training=False)[:, class_index]
-        return tape.gradient(score, x)
-
-    return forward, forward_backward
 
 
 def bare_every_layer(model, input_shape):

@@ -63,7 +63,7 @@ sys.path.insert(1, str(HERE.parent))  # the repository root, for an uninstalled 
 
 import numpy as np  # noqa: E402
 
-from _timing import format_table, interleaved, machine_header  # noqa: E402
+from _timing import format_table, interleaved, machine_header, make_floors  # noqa: E402
 
 DEFAULT_MOVES = 200
 DEFAULT_SWEEPS = {"digits": 15, "mobilenet": 3}
@@ -139,19 +139,6 @@ class SendLog:
         self.tags.clear()
 
 
-def make_forward(model, input_shape):
-    """The floor F: a bare tf.function forward pass with a fixed input signature."""
-    import tensorflow as tf
-
-    spec = tf.TensorSpec((None,) + tuple(input_shape), tf.float32)
-
-    @tf.function(input_signature=[spec], autograph=False)
-    def forward(x):
-        return model(x, training=False)
-
-    return forward
-
-
 def serpentine(height, width, factor, count, patch):
     """``count`` canvas points, one image pixel apart, snaking over the image's interior."""
     lo, hi_r, hi_c = patch // 2, height - patch // 2 - 1, width - patch // 2 - 1
@@ -174,7 +161,7 @@ def percentile(values, q):
 def bench_live(model, painter, moves):
     """Latency of one move (event -> last message sent) and of the bare forward pass, interleaved."""
     insp = painter.inspector
-    forward = make_forward(model, insp.input_shape)
+    forward = make_floors(model, insp.input_shape)[0]
     _, model_input, _ = insp.prepare(painter.image)
     x = model_input[None]
     log = SendLog()

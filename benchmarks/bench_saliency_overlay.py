@@ -36,7 +36,7 @@ sys.path.insert(1, str(HERE.parent))  # the repository root, for an uninstalled 
 
 import numpy as np  # noqa: E402
 
-from _timing import format_table, interleaved, machine_header  # noqa: E402
+from _timing import format_table, interleaved, machine_header, make_floors  # noqa: E402
 
 #: Default repeats per model (``--repeats`` overrides both).
 DEFAULT_REPEATS = {"digits": 150, "mobilenet": 20}
@@ -64,21 +64,6 @@ def load(which):
     raise ValueError(which)
 
 
-def forward_backward_floor(model, input_shape):
-    """The bare tf.function forward + backward (input gradient of one score)."""
-    import tensorflow as tf
-
-    @tf.function(input_signature=[tf.TensorSpec((None,) + tuple(input_shape), tf.float32),
-                                  tf.TensorSpec((), tf.int32)], autograph=False)
-    def forward_backward(x, class_index):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            score = model(x, training=False)[:, class_index]
-        return tape.gradient(score, x)
-
-    return forward_backward
-
-
 def alternate(values):
     state = {"i": -1}
 
@@ -96,7 +81,7 @@ def bench_model(which, repeats, log):
     inspector = view.inspector
     _, model_input, _ = inspector.prepare(image)
     x1 = model_input[None].copy()
-    floor = forward_backward_floor(model, inspector.input_shape)
+    _, floor = make_floors(model, inspector.input_shape)
     top = [int(i) for i in view.class_picker.order[:2]]
     next_floor_class = alternate(top)
 

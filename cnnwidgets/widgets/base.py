@@ -14,7 +14,7 @@ from ..backend import Inspector
 from ..backend.images import describe_shape
 from ..errors import CNNWidgetsError, InvalidImageError
 from ..render import apply_colormap, encode_png_fast, save_png, stack_panels
-from .runner import LatestRequestRunner
+from .runner import WIDGET_WORKER_LINGER, LatestRequestRunner
 
 __all__ = [
     "ImageCanvas",
@@ -218,8 +218,7 @@ class InspectorWidget(widgets.VBox):
         self.progress = widgets.FloatProgress(
             min=0.0, max=1.0, value=0.0, description="", layout=widgets.Layout(width="220px", visibility="hidden")
         )
-        # The worker lingers between requests: starting a thread per event costs ~1-2 ms.
-        self._runner = LatestRequestRunner(on_busy=self._set_busy, linger=5.0)
+        self._runner = LatestRequestRunner(on_busy=self._set_busy, linger=WIDGET_WORKER_LINGER)
         self.add_class("cnnwidgets")
 
     # ----------------------------------------------------------- status line

@@ -21,7 +21,7 @@ from .charts import ClassScoresChart
 from .occlusion_canvas import OcclusionCanvas
 from .occlusion_geometry import centered_box, display_factor, stroke_mask
 from .occlusion_traits import ArrayTrait, ImageArrayTrait
-from .runner import LatestRequestRunner
+from .runner import WIDGET_WORKER_LINGER, LatestRequestRunner
 
 __all__ = ["OcclusionPainter", "MODES", "COLORMAPS"]
 
@@ -31,8 +31,6 @@ MODES = ("square", "paint")
 #: The class dropdown's value for "the predicted class" (``class_index = None``).
 _PREDICTED = -1
 
-#: Seconds the live worker thread waits for the next mouse move before it ends.
-LIVE_WORKER_LINGER = 5.0
 
 #: Colormaps offered for the occlusion map (any matplotlib name is accepted).
 COLORMAPS = ("bwr", "RdBu_r", "coolwarm", "seismic")
@@ -140,7 +138,7 @@ class OcclusionPainter(InspectorWidget):
         # Live moves must not flash the progress bar (that is the sweep's), and
         # the worker stays alive between moves: starting a thread per move
         # would block the mouse handler until the new thread runs.
-        self._runner = LatestRequestRunner(linger=LIVE_WORKER_LINGER)
+        self._runner = LatestRequestRunner(linger=WIDGET_WORKER_LINGER)
         self._sweep_runner = LatestRequestRunner(on_busy=self._set_sweep_busy)
         self._display_size = int(display_size)
         self._mask = None

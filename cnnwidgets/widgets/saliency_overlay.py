@@ -25,7 +25,7 @@ from ..render.saliency import (
 )
 from ..render.panels import stack_panels
 from .base import ImageCanvas, InspectorWidget, checked_class_index, checked_colormap
-from .runner import LatestRequestRunner
+from .runner import WIDGET_WORKER_LINGER, LatestRequestRunner
 from .saliency_controls import (
     BASELINES,
     CAM_METHODS,
@@ -45,8 +45,6 @@ __all__ = ["SaliencyOverlay"]
 _COMPARE_KINDS = ("method", "class", "layer")
 _DEFAULT_COLORMAP = "turbo"
 _DEFAULT_SIGNED_COLORMAP = "RdBu_r"
-#: Seconds the worker thread waits for the next request before it ends.
-WORKER_LINGER = 5.0
 #: Screen pixels the compared panels share in one row.
 COMPARE_ROW_WIDTH = 900
 
@@ -183,7 +181,7 @@ class SaliencyOverlay(InspectorWidget):
         # The worker stays alive between requests (starting a thread per class
         # switch costs a millisecond or more on a busy machine), and the
         # progress bar appears only when a slow method reports progress.
-        self._runner = LatestRequestRunner(on_busy=self._busy_changed, linger=WORKER_LINGER)
+        self._runner = LatestRequestRunner(on_busy=self._busy_changed, linger=WIDGET_WORKER_LINGER)
         self._ready = False
         self._draw_lock = threading.RLock()
         self._result = None

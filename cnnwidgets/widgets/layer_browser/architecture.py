@@ -6,7 +6,7 @@ nested models become groups, and in a model with many layers, runs of layers
 that share a name prefix (``block_3_expand``, ``block_3_project``, ...)
 become groups too, so MobileNetV2's 155 layers read as ~30 blocks until a
 block is expanded. :class:`ArchitectureDiagram` shows the tree on an
-:class:`~cnnwidgets.widgets.layer_browser_canvas.OverlayCanvas` and turns
+:class:`~cnnwidgets.widgets.common.canvas.OverlayCanvas` and turns
 clicks into "select this layer" and "expand / collapse this group".
 """
 
@@ -15,8 +15,8 @@ from collections import defaultdict
 
 import ipywidgets as widgets
 
-from ..render.architecture import DiagramNode, format_count, format_shape, layout_diagram, render_diagram
-from .layer_browser_canvas import OverlayCanvas
+from ...render.architecture import DiagramNode, format_count, format_shape, layout_diagram, render_diagram
+from ..common.canvas import OverlayCanvas
 
 __all__ = ["ArchitectureDiagram", "build_diagram_nodes", "name_group_key", "INPUT_KEY", "GROUP_PREFIX"]
 
@@ -157,8 +157,6 @@ class ArchitectureDiagram:
         Height of the scrolling box around the diagram.
     title : str
         Line drawn above the blocks.
-    lock : threading.Lock, optional
-        Shared drawing lock (see :class:`OverlayCanvas`).
 
     Attributes
     ----------
@@ -173,7 +171,7 @@ class ArchitectureDiagram:
         Path of the highlighted layer.
     """
 
-    def __init__(self, inspector, width=960, max_height=420, title="", lock=None):
+    def __init__(self, inspector, width=960, max_height=420, title=""):
         self.inspector = inspector
         self.width = int(width)
         self.title = title
@@ -185,7 +183,7 @@ class ArchitectureDiagram:
         self._on_select = []
         self._on_hover = []
         _, self.groups = build_diagram_nodes(self.records, None, ())
-        self.canvas = OverlayCanvas(self.width, 100, css_class="cnnwidgets-layer-diagram", lock=lock)
+        self.canvas = OverlayCanvas(self.width, 100, css_class="cnnwidgets-layer-diagram")
         self.widget = widgets.Box(
             [self.canvas.widget],
             layout=widgets.Layout(max_height=f"{int(max_height)}px", overflow="auto", width=f"{self.width + 18}px",
@@ -276,13 +274,6 @@ class ArchitectureDiagram:
         key = self.visible_key(path)
         box = self.layout.find(key) or self.layout.header(key)
         return None if box is None else box.center
-
-    def layer_at(self, x, y):
-        """The layer path a click at ``(x, y)`` would select, or None."""
-        box = self.layout.hit(x, y)
-        if box is None or box.action in ("none", "collapse"):
-            return None
-        return self.groups[box.key][0] if box.action == "expand" else box.key
 
     def _selection_boxes(self):
         if self.selected is None:

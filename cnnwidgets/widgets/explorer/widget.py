@@ -32,12 +32,11 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from ..errors import CNNWidgetsError, InvalidImageError
-from ..render import stack_panels, text_rgba
-from ..render.architecture import format_shape
-from .base import InspectorWidget, image_batch
-from .layer_browser import LayerBrowser, is_embedded_digits_model
-from .layer_browser_input import ThumbnailStrip
+from ...errors import CNNWidgetsError, InvalidImageError
+from ...render import stack_panels, text_rgba
+from ...render.architecture import format_shape
+from ..common.thumbnails import ThumbnailStrip
+from ..common.widget import InspectorWidget, image_batch, is_embedded_digits_model, name_digits_classes
 
 __all__ = ["Explorer", "TABS", "TAB_TITLES"]
 
@@ -117,10 +116,7 @@ class Explorer(InspectorWidget):
                  image_index=0, tab="layers", width=960, **kwargs):
         super().__init__(model, class_names=class_names, preprocess=preprocess, **kwargs)
         insp = self.inspector
-        if insp.class_names is None and is_embedded_digits_model(insp):
-            from ..demo import DIGIT_CLASS_NAMES
-
-            insp.class_names = insp._check_class_names(DIGIT_CLASS_NAMES)
+        name_digits_classes(insp)
         self.images, self.labels = self._load_images(images, labels)
         self._width = int(width)
         self._widgets = {}
@@ -164,7 +160,7 @@ class Explorer(InspectorWidget):
                     f"Explorer needs images: pass images=... as a batch (N, H, W, C) matching the model input "
                     f"{format_shape(insp.input_shape)}"
                 )
-            from ..demo import digits_samples
+            from ...demo import digits_samples
 
             images, default_labels = digits_samples()
             labels = default_labels if labels is None else labels
@@ -235,8 +231,7 @@ class Explorer(InspectorWidget):
             f"{insp.num_classes} classes · "
             f"{len(self.images)} images: pick one, every tab shows it"
         )
-        self.thumbnails = ThumbnailStrip(self.images, insp.input_range, thumb=40, width=self._width - 100,
-                                         lock=threading.RLock())
+        self.thumbnails = ThumbnailStrip(self.images, insp.input_range, thumb=40, width=self._width - 100)
         self.thumbnails.on_pick(self._thumbnail_picked)
         self.previous_image = widgets.Button(icon="chevron-left", tooltip="previous image",
                                              layout=widgets.Layout(width="36px"))
@@ -335,7 +330,11 @@ class Explorer(InspectorWidget):
         self._links.append(widgets.link(source, target, transform=transform))
 
     # -------------------------------------------------------------- builders
+    # The tabs are composed through the public classes of ``cnnwidgets.widgets``
+    # (never a widget's own modules), imported when the tab is built.
     def _build_layer_browser(self, layer):
+        from .. import LayerBrowser
+
         browser = LayerBrowser(self.inspector, images=self.images, labels=self.labels, layer=layer,
                                width=self._width - 20)
         if browser.thumbnails is not None:  # the Explorer's strip above the tabs replaces it
@@ -353,7 +352,7 @@ class Explorer(InspectorWidget):
         return browser
 
     def _build_filter_grid(self):
-        from .filter_grid import FilterGrid
+        from .. import FilterGrid
 
         grid = FilterGrid(self.inspector, layer=self.layer, image=self.image)
         # FilterGrid.layer may be None (a model without conv layers): the Explorer keeps its layer then.
@@ -361,7 +360,7 @@ class Explorer(InspectorWidget):
         return grid
 
     def _build_occlusion_painter(self):
-        from .occlusion_painter import OcclusionPainter
+        from .. import OcclusionPainter
 
         painter = OcclusionPainter(self.inspector, self.image, class_index=self.class_index)
         # Its "predicted class" entry sets None: for the Explorer that is the predicted class's index.
@@ -370,7 +369,7 @@ class Explorer(InspectorWidget):
         return painter
 
     def _build_saliency_overlay(self):
-        from .saliency_overlay import SaliencyOverlay
+        from .. import SaliencyOverlay
 
         overlay = SaliencyOverlay(self.inspector, self.image, class_index=self.class_index,
                                   layer=self._spatial_layer(self.layer, None))

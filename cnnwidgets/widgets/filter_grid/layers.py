@@ -1,7 +1,7 @@
 """Which layers a :class:`~cnnwidgets.FilterGrid` can show, and how to read their kernels."""
 
-from ..errors import CNNWidgetsError, LayerNotFoundError
-from ..render.filters import filter_stack
+from ...errors import CNNWidgetsError, LayerNotFoundError
+from ...render.filters import filter_stack
 
 __all__ = [
     "kernel_layout", "layer_filters", "is_colour_layer", "is_output", "filter_count", "layer_options", "usable_record",

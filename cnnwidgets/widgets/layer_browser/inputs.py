@@ -1,11 +1,10 @@
-"""Input pickers of the LayerBrowser: thumbnail strip, image upload, drawing pad.
+"""Input pickers of the LayerBrowser: image upload, drawing pad (the thumbnails are in ``common``).
 
 Each picker only produces an image (a numpy array in the model's display
 range) and a sentence saying where it came from; the LayerBrowser decides
 what to do with it.
 """
 
-import contextlib
 import io
 import math
 
@@ -14,18 +13,15 @@ import numpy as np
 from ipycanvas import Canvas
 from PIL import Image, ImageDraw
 
-from ..errors import InvalidImageError
-from ..render import decode_image, grayscale_to_rgba, image_to_rgba, resize_rgba, upscale_nearest
-from .base import drawing, forget_current_canvas
-from .layer_browser_canvas import OverlayCanvas
+from ...errors import InvalidImageError
+from ...render import decode_image, grayscale_to_rgba
+from ..common.canvas import drawing, pin_css_size, replay_when_ready, send_rgba
 
 __all__ = [
-    "ThumbnailStrip",
     "DrawingPad",
     "uploaded_files",
     "convert_upload",
     "mnist_style",
-    "display_rgba",
     "MAX_UPLOAD_BYTES",
     "MIN_UPLOAD_SIDE",
 ]
@@ -34,102 +30,6 @@ __all__ = [
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 #: Smallest accepted image side, in pixels.
 MIN_UPLOAD_SIDE = 4
-
-SELECTED_COLOUR = "#ff7f0e"
-
-
-def display_rgba(image, value_range, size):
-    """An image (``(H, W, C)`` in ``value_range``) as RGBA fitted into a ``size`` x ``size`` square.
-
-    Small images are enlarged by an integer factor (crisp pixels), large ones
-    shrunk smoothly; the aspect ratio is kept.
-    """
-    rgba = image_to_rgba(np.asarray(image, np.float32), value_range)
-    height, width = rgba.shape[:2]
-    side = max(height, width)
-    if side <= size:
-        return upscale_nearest(rgba, max(1, int(size) // side))
-    scale = size / side
-    return resize_rgba(rgba, (max(1, round(height * scale)), max(1, round(width * scale))))
-
-
-class ThumbnailStrip:
-    """A horizontally scrolling row of clickable thumbnails (one canvas).
-
-    Parameters
-    ----------
-    images : numpy.ndarray
-        ``(N, H, W, C)`` images in ``value_range``.
-    value_range : tuple of float
-    thumb : int
-        Thumbnail side in pixels.
-    width : int
-        Visible width of the strip in pixels.
-    lock : threading.Lock, optional
-
-    Attributes
-    ----------
-    widget : ipywidgets.Box
-    canvas : OverlayCanvas
-    """
-
-    def __init__(self, images, value_range, thumb=40, width=640, gap=4, lock=None):
-        self.count = len(images)
-        self.thumb, self.gap = int(thumb), int(gap)
-        self._on_pick = []
-        strip_width = max(1, self.count * (self.thumb + self.gap) + self.gap)
-        self.canvas = OverlayCanvas(strip_width, self.thumb + 2 * self.gap, css_class="cnnwidgets-thumbnails",
-                                    lock=lock)
-        self.widget = widgets.Box(
-            [self.canvas.widget],
-            layout=widgets.Layout(width=f"{int(width)}px", overflow_x="auto", overflow_y="hidden", flex="0 0 auto",
-                                  min_height=f"{self.thumb + 2 * self.gap + 16}px"),
-        )
-        if self.count:
-            self.canvas.show(self._render(images, value_range))
-        self.canvas.on_mouse_down(self._mouse_down)
-
-    def _render(self, images, value_range):
-        height = self.thumb + 2 * self.gap
-        width = self.count * (self.thumb + self.gap) + self.gap
-        strip = np.full((height, width, 4), 255, np.uint8)
-        for index, image in enumerate(images):
-            rgba = display_rgba(image, value_range, self.thumb)
-            if rgba.shape[:2] != (self.thumb, self.thumb):
-                rgba = resize_rgba(rgba, (self.thumb, self.thumb), smooth=False)
-            x = self.gap + index * (self.thumb + self.gap)
-            strip[self.gap : self.gap + self.thumb, x : x + self.thumb] = rgba
-        return strip
-
-    def on_pick(self, callback):
-        """Call ``callback(index)`` when a thumbnail is clicked."""
-        self._on_pick.append(callback)
-
-    def index_at(self, x, y):
-        """Index of the thumbnail under ``(x, y)``, or None."""
-        if not (self.gap <= y < self.gap + self.thumb) or x < self.gap:
-            return None
-        index, within = divmod(int(x) - self.gap, self.thumb + self.gap)
-        return index if within < self.thumb and index < self.count else None
-
-    def position(self, index):
-        """``(x, y)`` canvas centre of thumbnail ``index``."""
-        return self.gap + index * (self.thumb + self.gap) + self.thumb / 2.0, self.gap + self.thumb / 2.0
-
-    def select(self, index):
-        """Outline thumbnail ``index`` (None: no outline)."""
-        boxes = []
-        if index is not None and 0 <= index < self.count:
-            x = self.gap + index * (self.thumb + self.gap)
-            boxes = [(self.gap - 3, x - 3, self.gap + self.thumb + 3, x + self.thumb + 3)]
-        self.canvas.set_outline("selected", boxes, SELECTED_COLOUR, 3)
-
-    def _mouse_down(self, x, y):
-        index = self.index_at(x, y)
-        if index is not None:
-            for callback in self._on_pick:
-                callback(index)
-
 
 def mnist_style(strokes, size=28, box=20):
     """Centre a drawing the way MNIST digits are: fit its bounding box into ``box`` pixels, centre by mass.
@@ -185,7 +85,6 @@ class DrawingPad:
         Side in pixels.
     brush : int
         Stroke width in pixels.
-    lock : threading.Lock, optional
 
     Attributes
     ----------
@@ -195,15 +94,13 @@ class DrawingPad:
         uint8 ``(size, size)``: what has been drawn, rasterized in the kernel.
     """
 
-    def __init__(self, size=168, brush=16, lock=None):
+    def __init__(self, size=168, brush=16):
         self.size, self.brush = int(size), int(brush)
         self._pil = Image.new("L", (self.size, self.size), 0)
         self._last = None
         self._on_change = []
-        self._lock = lock
-        self.canvas = Canvas(width=self.size, height=self.size)
-        css = f"{self.size}px"
-        self.canvas.layout = widgets.Layout(width=css, height=css, min_width=css, min_height=css, flex="0 0 auto")
+        self.canvas = Canvas(width=self.size, height=self.size, layout=widgets.Layout())
+        pin_css_size(self.canvas.layout, self.size, self.size)
         self.canvas.add_class("cnnwidgets-drawing-pad")
         self.clear_button = widgets.Button(description="Clear", icon="eraser",
                                            layout=widgets.Layout(width=f"{self.size}px"))
@@ -216,7 +113,7 @@ class DrawingPad:
         self.canvas.on_mouse_move(self._mouse_move)
         self.canvas.on_mouse_up(self._mouse_up)
         self.canvas.on_mouse_out(self._mouse_up)
-        self.canvas.on_client_ready(self._redraw)
+        replay_when_ready(self.canvas, self._replay)
         self._paint_background()
 
     @property
@@ -240,21 +137,15 @@ class DrawingPad:
         self._paint_background()
         self._notify()
 
-    def _locked(self):
-        return self._lock if self._lock is not None else contextlib.nullcontext()
-
     def _paint_background(self):
-        with self._locked(), drawing():
+        with drawing():
             self.canvas.clear()
             self.canvas.fill_style = "#000000"
             self.canvas.fill_rect(0, 0, self.size, self.size)
 
-    def _redraw(self):
-        with self._locked():
-            forget_current_canvas()
-            with drawing():
-                self.canvas.clear()
-                self.canvas.put_image_data(grayscale_to_rgba(self.strokes / 255.0), 0, 0)
+    def _replay(self):
+        self.canvas.clear()
+        send_rgba(self.canvas, grayscale_to_rgba(self.strokes / 255.0))
 
     def _segment(self, x0, y0, x1, y1):
         draw = ImageDraw.Draw(self._pil)
@@ -262,7 +153,7 @@ class DrawingPad:
         draw.line((x0, y0, x1, y1), fill=255, width=self.brush)
         for x, y in ((x0, y0), (x1, y1)):
             draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
-        with self._locked(), drawing():
+        with drawing():
             self.canvas.stroke_style = "#ffffff"
             self.canvas.fill_style = "#ffffff"
             self.canvas.line_width = self.brush

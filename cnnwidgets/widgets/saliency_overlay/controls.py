@@ -3,7 +3,8 @@
 import ipywidgets as widgets
 import numpy as np
 
-from ..backend.inspector import SALIENCY_METHODS
+from ...backend.inspector import SALIENCY_METHODS
+from ..common.style import show
 
 __all__ = [
     "GRADIENT_METHODS",
@@ -14,7 +15,6 @@ __all__ = [
     "SEQUENTIAL_COLORMAPS",
     "DIVERGING_CHOICES",
     "ClassPicker",
-    "show",
 ]
 
 #: Input-gradient methods (``Inspector.saliency``).
@@ -38,11 +38,6 @@ BASELINES = {"black": "black", "blur": "blurred", "gray": "gray", "custom": "cus
 SEQUENTIAL_COLORMAPS = ("turbo", "inferno", "viridis", "magma", "hot", "jet", "gray")
 #: Colormaps offered for signed maps (zero in the middle).
 DIVERGING_CHOICES = ("RdBu_r", "bwr", "coolwarm", "seismic", "PiYG")
-
-
-def show(widget, visible):
-    """Show or hide a widget without removing it from its box."""
-    widget.layout.display = "" if visible else "none"
 
 
 class ClassPicker(widgets.HBox):

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from ..render import stack_panels
-from ..render.filters import (
+from ...render import stack_panels
+from ...render.filters import (
     diverging_tiles,
     feature_map_tile,
     filter_statistics,
@@ -12,7 +12,7 @@ from ..render.filters import (
     rgb_tiles,
     tile_scale,
 )
-from .filter_grid_layers import is_output, layer_filters
+from .layers import is_output, layer_filters
 
 __all__ = ["detail_content", "weight_lines"]
 

@@ -1,12 +1,77 @@
-"""traitlets traits for numpy arrays held by a widget (kept in the kernel, never synced)."""
+"""Traits and trait checks shared by the widgets.
+
+numpy arrays held by a widget (kept in the kernel, never synced), the image
+checked against the model input, the requested class, and the validators of
+colormaps and classes that the widgets' ``@validate`` methods call.
+"""
+
+import numbers
 
 import numpy as np
 import traitlets
 
-from ..backend.images import as_image
-from ..errors import CNNWidgetsError
+from ...backend.images import as_image
+from ...errors import CNNWidgetsError
+from ...render import apply_colormap
 
-__all__ = ["ArrayTrait", "ImageArrayTrait", "LinkableImage"]
+__all__ = [
+    "ArrayTrait",
+    "ImageArrayTrait",
+    "LinkableImage",
+    "ClassTrait",
+    "checked_colormap",
+    "checked_class_index",
+]
+
+
+def checked_colormap(name):
+    """``name`` if it is a matplotlib colormap, else :class:`traitlets.TraitError` (for trait validators)."""
+    try:
+        apply_colormap(np.zeros(1, np.float32), name)
+    except ValueError as exc:
+        raise traitlets.TraitError(str(exc)) from None
+    return name
+
+
+def checked_class_index(inspector, spec):
+    """Resolve a class index or name for a trait validator; a bad one raises :class:`traitlets.TraitError`.
+
+    ``None`` (the predicted class) is returned as it is.
+    """
+    if spec is None:
+        return None
+    if isinstance(spec, (bool, np.bool_)) or not isinstance(spec, (numbers.Integral, str)):
+        raise traitlets.TraitError(f"class_index must be a class index, a class name or None, not {spec!r}")
+    try:
+        return inspector.class_index(spec if isinstance(spec, str) else int(spec))
+    except CNNWidgetsError as exc:
+        raise traitlets.TraitError(str(exc)) from None
+
+
+class ClassTrait(traitlets.Any):
+    """The requested class: an index (a class name is accepted and stored as its index), or ``None``.
+
+    ``None`` means the predicted class of the image shown (see the widget's
+    read-only ``predicted_class``). The owner validates with
+    :func:`checked_class_index`.
+    """
+
+    info_text = "a class index, a class name, or None for the predicted class"
+
+    def __init__(self, default_value=None, **kwargs):
+        super().__init__(default_value, allow_none=True, **kwargs)
+
+
+def _swap_quietly(obj, name, value, default):
+    """Store a trait value without notifying; return the value it replaced (``default`` if none).
+
+    The caller notifies when the value really changed.
+    """
+    # compat: set_trait_value_quietly(obj, name, value) (traitlets' private _trait_values)
+    values = obj._trait_values
+    old = values.get(name, default)
+    values[name] = value
+    return old
 
 
 class ArrayTrait(traitlets.Any):
@@ -19,8 +84,7 @@ class ArrayTrait(traitlets.Any):
 
     def set(self, obj, value):
         new_value = self._validate(obj, value)
-        old_value = obj._trait_values.get(self.name, self.default_value)
-        obj._trait_values[self.name] = new_value
+        old_value = _swap_quietly(obj, self.name, new_value, self.default_value)
         if not _same_array(old_value, new_value):
             obj._notify_trait(self.name, old_value, new_value)
 

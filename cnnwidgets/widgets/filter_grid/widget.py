@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from traitlets import Enum, Float, Int, TraitError, Unicode, observe, validate
 
-from ..errors import CNNWidgetsError
-from ..render import grid_shape, stack_panels, tile_at
-from ..render.filters import (
+from ...errors import CNNWidgetsError
+from ...render import grid_shape, stack_panels, tile_at
+from ...render.filters import (
     caption_tiles,
     diverging_tiles,
     filter_planes,
@@ -22,11 +22,11 @@ from ..render.filters import (
     text_block,
     tile_scale,
 )
-from .base import InspectorWidget
-from .filter_grid_controls import DETAIL_SIZE, MEAN_CHANNEL, FilterGridControls
-from .filter_grid_detail import detail_content
-from .filter_grid_layers import filter_count, is_colour_layer, is_output, layer_filters, usable_record
-from .filter_grid_results import MaximizationCache
+from ..common.widget import InspectorWidget
+from .controls import DETAIL_SIZE, MEAN_CHANNEL, FilterGridControls
+from .detail import detail_content
+from .layers import filter_count, is_colour_layer, is_output, layer_filters, usable_record
+from .results import MaximizationCache
 
 __all__ = ["FilterGrid", "MODES", "MEAN_CHANNEL"]
 

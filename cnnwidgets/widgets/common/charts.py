@@ -4,7 +4,7 @@ import bqplot
 import ipywidgets as widgets
 import numpy as np
 
-from ..render import bar_chart_rgba, stack_panels, text_rgba
+from ...render import bar_chart_rgba, stack_panels, text_rgba
 
 __all__ = ["ClassScoresChart"]
 

@@ -3,9 +3,9 @@
 import ipywidgets as widgets
 from traitlets import TraitError
 
-from ..errors import CNNWidgetsError
-from .base import ImageCanvas
-from .filter_grid_layers import layer_options
+from ...errors import CNNWidgetsError
+from ..common.canvas import ImageCanvas
+from .layers import layer_options
 
 __all__ = ["FilterGridControls", "MEAN_CHANNEL", "DETAIL_SIZE"]
 

@@ -9,16 +9,14 @@ canvas through the ``source-in`` composite operation, so the browser shows
 exactly the pixels the model sees, for every fill (grey, black, mean, blur).
 """
 
-import threading
-
 import ipywidgets as widgets
 import numpy as np
 from ipycanvas import Canvas, MultiCanvas
 
-from ..render import blend, outline_box, upscale_nearest
-from .base import drawing, forget_current_canvas
-from .layer_browser_canvas import hex_to_rgba
-from .occlusion_geometry import mask_runs
+from ...render import blend, outline_box, upscale_nearest
+from ..common.canvas import drawing, pin_css_size, replay_when_ready, send_rgba
+from ..common.style import hex_to_rgba
+from .geometry import mask_runs
 
 __all__ = ["OcclusionCanvas"]
 
@@ -53,26 +51,19 @@ class OcclusionCanvas:
         self.height, self.width, self.factor = int(height), int(width), int(factor)
         size = dict(width=self.width * self.factor, height=self.height * self.factor)
         self.widget = MultiCanvas(3, **size)
-        css = f"{size['width']}px", f"{size['height']}px"
-        self.widget.layout = widgets.Layout(width=css[0], height=css[1], min_width=css[0], min_height=css[1],
-                                            flex="0 0 auto")
+        self.widget.layout = widgets.Layout()
+        pin_css_size(self.widget.layout, size["width"], size["height"])
         self.widget.add_class("cnnwidgets-occlusion-canvas")
         self.image_layer, self.heatmap_layer, self.occluder_layer = (self.widget[i] for i in range(3))
         self.fill_source = Canvas(**size)
         self.image_rgba = self.fill_rgba = self.heatmap_rgba = None
         self.occluder = ("none",)
-        # ipycanvas batches commands in one process-wide cache; the mouse
-        # handler (kernel thread) and results (worker thread) both draw here.
-        self._lock = threading.Lock()
-        self.image_layer.on_client_ready(self._redraw_image)
-        self.heatmap_layer.on_client_ready(self._redraw_heatmap)
-        self.fill_source.on_client_ready(self._redraw_fill)
-        self.occluder_layer.on_client_ready(self._redraw_occluder)
-
-    @property
-    def lock(self):
-        """Held while drawing; hold it to draw other canvases of the same widget from another thread."""
-        return self._lock
+        # The mouse handler (kernel thread) and results (worker thread) both
+        # draw here: every change goes through ``drawing()`` (common.canvas).
+        replay_when_ready(self.image_layer, lambda: self._put(self.image_layer, self.image_rgba))
+        replay_when_ready(self.heatmap_layer, lambda: self._put(self.heatmap_layer, self.heatmap_rgba))
+        replay_when_ready(self.fill_source, self._replay_fill)
+        replay_when_ready(self.occluder_layer, self._draw_occluder)
 
     @property
     def mouse_layer(self):
@@ -93,36 +84,39 @@ class OcclusionCanvas:
     # ------------------------------------------------------------- layers
     def show_image(self, image_rgba, fill_rgba):
         """Send the image and the fill image (both uint8 RGBA at image size)."""
-        self.image_rgba = upscale_nearest(np.ascontiguousarray(image_rgba, np.uint8), self.factor)
-        self.fill_rgba = upscale_nearest(np.ascontiguousarray(fill_rgba, np.uint8), self.factor)
-        with self._lock, drawing():
+        image_rgba = upscale_nearest(np.ascontiguousarray(image_rgba, np.uint8), self.factor)
+        fill_rgba = upscale_nearest(np.ascontiguousarray(fill_rgba, np.uint8), self.factor)
+        with drawing():
+            self.image_rgba, self.fill_rgba = image_rgba, fill_rgba
             self._put(self.image_layer, self.image_rgba)
             self._put(self.fill_source, self.fill_rgba)
             self._draw_occluder()
 
     def show_fill(self, fill_rgba):
         """Replace what shows through occluded pixels (uint8 RGBA at image size) and redraw the occluder."""
-        self.fill_rgba = upscale_nearest(np.ascontiguousarray(fill_rgba, np.uint8), self.factor)
-        with self._lock, drawing():
+        fill_rgba = upscale_nearest(np.ascontiguousarray(fill_rgba, np.uint8), self.factor)
+        with drawing():
+            self.fill_rgba = fill_rgba
             self._put(self.fill_source, self.fill_rgba)
             self._draw_occluder()
 
     def show_heatmap(self, heatmap_rgba):
         """Show a uint8 RGBA layer at screen size (already coloured and transparent), or ``None`` to hide it."""
-        self.heatmap_rgba = None if heatmap_rgba is None else np.ascontiguousarray(heatmap_rgba, np.uint8)
-        with self._lock, drawing():
+        with drawing():
+            self.heatmap_rgba = None if heatmap_rgba is None else np.ascontiguousarray(heatmap_rgba, np.uint8)
             self._put(self.heatmap_layer, self.heatmap_rgba)
 
     def show_box(self, box):
         """Cover the square ``box = (y0, x0, y1, x1)`` (image pixels), or nothing for ``None``."""
-        self.occluder = ("none",) if box is None else ("box", tuple(int(v) for v in box))
-        with self._lock, drawing():
+        with drawing():
+            self.occluder = ("none",) if box is None else ("box", tuple(int(v) for v in box))
             self._draw_occluder()
 
     def show_mask(self, mask):
         """Cover the pixels of a bool ``(height, width)`` mask."""
-        self.occluder = ("mask", np.array(mask, dtype=bool))
-        with self._lock, drawing():
+        mask = np.array(mask, dtype=bool)
+        with drawing():
+            self.occluder = ("mask", mask)
             self._draw_occluder()
 
     # ------------------------------------------------------------ drawing
@@ -130,7 +124,7 @@ class OcclusionCanvas:
     def _put(layer, rgba):
         layer.clear()
         if rgba is not None:
-            layer.put_image_data(rgba, 0, 0)
+            send_rgba(layer, rgba)
 
     def _draw_occluder(self):
         layer, f = self.occluder_layer, self.factor
@@ -158,29 +152,9 @@ class OcclusionCanvas:
             layer.line_width = 2
             layer.stroke_rect(x0 * f + 1, y0 * f + 1, (x1 - x0) * f - 2, (y1 - y0) * f - 2)
 
-    # ------------------------------------------------- new browser clients
-    # A late view has no current canvas yet: forget ours so ipycanvas sends
-    # its "switch canvas" command (see ``base.forget_current_canvas``).
-    def _redraw_image(self):
-        with self._lock, drawing():
-            forget_current_canvas()
-            self._put(self.image_layer, self.image_rgba)
-
-    def _redraw_heatmap(self):
-        with self._lock, drawing():
-            forget_current_canvas()
-            self._put(self.heatmap_layer, self.heatmap_rgba)
-
-    def _redraw_fill(self):
-        with self._lock, drawing():
-            forget_current_canvas()
-            self._put(self.fill_source, self.fill_rgba)
-            self._draw_occluder()
-
-    def _redraw_occluder(self):
-        with self._lock, drawing():
-            forget_current_canvas()
-            self._draw_occluder()
+    def _replay_fill(self):
+        self._put(self.fill_source, self.fill_rgba)
+        self._draw_occluder()
 
     # ----------------------------------------------------------- snapshot
     def composite(self):

@@ -31,41 +31,31 @@ or MobileNetV2 sends well under 1 MB (``benchmarks/bench_layer_browser.py``).
 """
 
 import html
-import threading
 
 import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from ..errors import CNNWidgetsError, JobCancelled
-from ..render import stack_panels
-from ..render.architecture import format_shape
-from ..render.feature_maps import CHANNEL_ORDERS, FEATURE_NORMALIZATIONS, page_count
-from ..render.png import encode_png
+from ...errors import CNNWidgetsError, JobCancelled
+from ...render import stack_panels
+from ...render.architecture import format_shape
+from ...render.feature_maps import CHANNEL_ORDERS, FEATURE_NORMALIZATIONS, page_count
+from ...render.png import encode_png
+from ..common.canvas import ImageCanvas, drawing
+from ..common.charts import ClassScoresChart
+from ..common.thumbnails import ThumbnailStrip, display_rgba
+from ..common.traits import checked_colormap
+from ..common.widget import InspectorWidget, image_batch, is_embedded_digits_model, name_digits_classes
 from .architecture import ArchitectureDiagram, describe_node
-from .base import ImageCanvas, InspectorWidget, checked_colormap, image_batch
-from .charts import ClassScoresChart
-from .layer_browser_input import (
-    DrawingPad,
-    ThumbnailStrip,
-    convert_upload,
-    display_rgba,
-    mnist_style,
-    uploaded_files,
-)
-from .layer_browser_maps import FeatureMapsView, compute_maps_frame, layer_kind, layer_width
+from .compute import compute_maps_frame, layer_kind, layer_width
+from .inputs import DrawingPad, convert_upload, mnist_style, uploaded_files
+from .maps import FeatureMapsView
 
-__all__ = ["LayerBrowser", "is_embedded_digits_model"]
+__all__ = ["LayerBrowser"]
 
 _WHITE = (255, 255, 255, 255)
 _DIAGRAM_HINT = ("<span style='color:#888'>click a block to see its feature maps (a stacked block expands, "
                  "a band's header collapses); point at a block for details</span>")
-
-
-def is_embedded_digits_model(inspector):
-    """True for :func:`cnnwidgets.demo.digits_model` (name ``digits_cnn``, input 28x28x1)."""
-    name = getattr(inspector.model, "name", "")
-    return name == "digits_cnn" and tuple(inspector.input_shape) == (28, 28, 1)
 
 
 class LayerBrowser(InspectorWidget):
@@ -140,7 +130,6 @@ class LayerBrowser(InspectorWidget):
                  page_size=64, max_values=262144, width=940, **kwargs):
         super().__init__(model, class_names=class_names, preprocess=preprocess, **kwargs)
         self._ready = False
-        self._lock = threading.RLock()
         self.page_size = int(page_size)
         self.vector_page_size = 2048
         self.max_values = int(max_values)
@@ -148,10 +137,7 @@ class LayerBrowser(InspectorWidget):
         self.records = insp.layers
         self._record_by_path = {r.path: r for r in self.records}
         self.is_digits_default = is_embedded_digits_model(insp)
-        if self.is_digits_default and insp.class_names is None:
-            from ..demo import DIGIT_CLASS_NAMES
-
-            insp.class_names = insp._check_class_names(DIGIT_CLASS_NAMES)
+        name_digits_classes(insp)
         self.images, self.labels, images_note = self._load_images(images, labels)
         self._image = None
         self._image_key = None
@@ -185,7 +171,7 @@ class LayerBrowser(InspectorWidget):
     def _load_images(self, images, labels):
         insp = self.inspector
         if images is None and self.is_digits_default:
-            from ..demo import digits_samples
+            from ...demo import digits_samples
 
             images, labels = digits_samples()
             return np.asarray(images), np.asarray(labels), "the digits samples: click one, upload a picture or draw"
@@ -232,8 +218,7 @@ class LayerBrowser(InspectorWidget):
 
     def _build(self, width):
         insp = self.inspector
-        lock = self._lock
-        self.diagram = ArchitectureDiagram(insp, width=width - 20, title=self._model_title(), lock=lock)
+        self.diagram = ArchitectureDiagram(insp, width=width - 20, title=self._model_title())
         self.diagram.on_select(self._diagram_clicked)
         self.diagram.on_hover(self._diagram_hovered)
         self.diagram_hover = widgets.HTML(_DIAGRAM_HINT, layout=widgets.Layout(min_height="1.4em"))
@@ -263,7 +248,7 @@ class LayerBrowser(InspectorWidget):
         self.thumbnails = None
         input_row = [widgets.HTML("<b>Input</b>", layout=widgets.Layout(width="44px"))]
         if len(self.images):
-            self.thumbnails = ThumbnailStrip(self.images, insp.input_range, width=width - 180, lock=lock)
+            self.thumbnails = ThumbnailStrip(self.images, insp.input_range, width=width - 180)
             self.thumbnails.on_pick(self._thumbnail_clicked)
             input_row.append(self.thumbnails.widget)
         input_row.append(self.upload)
@@ -275,12 +260,12 @@ class LayerBrowser(InspectorWidget):
         left = [widgets.HTML("<small>What the model sees:</small>"), self.preview, self.preview_caption]
         self.pad = None
         if insp.input_shape[-1] == 1:
-            self.pad = DrawingPad(size=140, brush=14, lock=lock)
+            self.pad = DrawingPad(size=140, brush=14)
             self.pad.on_change(self._drawn)
             left.append(self.pad.widget)
         left_column = widgets.VBox(left, layout=widgets.Layout(width="160px", flex="0 0 auto"))
 
-        self.maps = FeatureMapsView(lock, width=448, detail_size=180)
+        self.maps = FeatureMapsView(width=448, detail_size=180)
         self.maps.on_click(self._tile_clicked)
         self.maps.previous_page.on_click(lambda _: self._step_page(-1))
         self.maps.next_page.on_click(lambda _: self._step_page(1))
@@ -423,7 +408,7 @@ class LayerBrowser(InspectorWidget):
             image = mnist_style(strokes)
             note = "drawing: fitted into 20×20 and centred by mass in 28×28, like MNIST"
         else:
-            from ..render import resize_rgba
+            from ...render import resize_rgba
 
             size = (height or strokes.shape[0], width or strokes.shape[1])
             rgba = np.repeat(strokes[..., None], 4, axis=-1)
@@ -467,8 +452,7 @@ class LayerBrowser(InspectorWidget):
             self.channel = -1
         finally:
             self._ready = ready
-        with self._lock:
-            self.diagram.select(change.new)
+        self.diagram.select(change.new)
         self._describe_layer()
         self._refresh()
 
@@ -522,7 +506,7 @@ class LayerBrowser(InspectorWidget):
 
     def _draw(self, result):
         key, image, probabilities, frame = result
-        with self._lock:
+        with drawing():  # the maps, the preview and the chart change together
             self.maps.draw(frame)
             self.frame = frame
             if key != self._drawn_input:

@@ -6,11 +6,23 @@ submitting a new job replaces the waiting one (it is never run) and sets the
 running job's cancel token, so a long job that polls it stops early. The
 kernel's main thread only enqueues, so it stays free for other cells and for
 the next event, and the final view always matches the final request.
+
+The stale-result guard
+----------------------
+Every widget draws its results through a runner, and the runner is the one
+place that decides whether a result may still be drawn: ``on_result`` (and
+``on_error``) runs only if, when it starts, no newer request has been
+submitted and the job was not cancelled. The check and the call happen under
+the runner's delivery lock, and :meth:`LatestRequestRunner.cancel` takes that
+lock after cancelling, so once ``cancel()`` returns nothing it cancelled is
+drawn (a message shown after it, e.g. "Stopped", stays). A request submitted
+while an older result is being drawn does not wait: the older result was the
+latest when its drawing began, and the newer one replaces it when it is ready.
 """
 
 import threading
 
-from ..errors import JobCancelled
+from ...errors import JobCancelled
 
 __all__ = ["LatestRequestRunner", "WIDGET_WORKER_LINGER"]
 
@@ -59,6 +71,8 @@ class LatestRequestRunner:
         self._on_busy = on_busy
         self._linger = float(linger)
         self._lock = threading.Lock()
+        # Held while a result is checked and delivered (the stale-result guard).
+        self._delivery_lock = threading.RLock()
         self._wakeup = threading.Condition(self._lock)
         self._pending = None
         self._running = None
@@ -98,13 +112,21 @@ class LatestRequestRunner:
         return job.cancel
 
     def cancel(self):
-        """Drop the waiting job and ask the running one to stop."""
+        """Drop the waiting job and ask the running one to stop.
+
+        Returns once a result being drawn has finished drawing; no cancelled
+        result is drawn after that. Do not call it while holding the canvas
+        lock (:func:`~cnnwidgets.widgets.common.canvas.drawing`): the result
+        being drawn may need it.
+        """
         with self._lock:
             if self._pending is not None:
                 self.dropped += 1
             self._pending = None
             if self._running is not None:
                 self._running.cancel.set()
+        with self._delivery_lock:  # wait for a delivery under way (a no-op when called from one)
+            pass
 
     def wait(self, timeout=None):
         """Block until no job runs or waits; return False on timeout."""
@@ -161,12 +183,19 @@ class LatestRequestRunner:
         except JobCancelled:
             return
         except Exception as exc:  # shown in the widget, never lost in a thread
-            if job.on_error is not None and self._is_current(job):
-                job.on_error(exc)
+            self._deliver(job, job.on_error, exc)
             return
-        if job.on_result is not None and self._is_current(job):
+        self._deliver(job, job.on_result, value)
+
+    def _deliver(self, job, callback, value):
+        """The stale-result guard: call ``callback(value)`` only if ``job`` is still the latest request."""
+        if callback is None:
+            return
+        with self._delivery_lock:
+            if not self._is_current(job):
+                return
             try:
-                job.on_result(value)
+                callback(value)
             except Exception as exc:
-                if job.on_error is not None:
+                if callback is not job.on_error and job.on_error is not None:
                     job.on_error(exc)

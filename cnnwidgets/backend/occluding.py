@@ -128,7 +128,7 @@ class OcclusionMethods:
             for x in patch_positions(width, patch, stride)
         ]
         size = min(patch, height), min(patch, width)
-        base = float(self.predict(display)[target])
+        base = float(self._batch_scores(model_input[None], target, kind="probability")[0])
         drop_sum = np.zeros((height, width), np.float64)
         count = np.zeros((height, width), np.float64)
         job = JobControl(len(positions), progress, cancel)

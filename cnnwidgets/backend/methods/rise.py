@@ -6,15 +6,13 @@ from ._common import SEED
 from .catalogue import MethodSpec, ParamSpec, method
 
 
-def _interpolation(size, cells, cell):
-    """``(size + cell, cells + 1)`` bilinear weights taking a grid of ``cells + 1`` to ``(cells + 1) * cell``."""
-    out = (cells + 1) * cell
-    centres = (np.arange(out) + 0.5) / cell - 0.5  # half-pixel centres, clamped at the edges
-    centres = np.clip(centres, 0, cells)
+def _interpolation(cells, out):
+    """``(out, cells)`` bilinear weights resizing ``cells`` values to ``out`` (half-pixel centres, clamped)."""
+    centres = np.clip((np.arange(out) + 0.5) * cells / out - 0.5, 0, cells - 1)
     low = np.floor(centres).astype(int)
-    high = np.minimum(low + 1, cells)
+    high = np.minimum(low + 1, cells - 1)
     frac = centres - low
-    matrix = np.zeros((out, cells + 1))
+    matrix = np.zeros((out, cells))
     matrix[np.arange(out), low] += 1 - frac
     matrix[np.arange(out), high] += frac
     return matrix
@@ -25,16 +23,16 @@ def rise_masks(height, width, count, cells, keep, seed, start=0, stop=None):
 
     As in Petsiuk et al.: a ``cells x cells`` grid of cells kept with
     probability ``keep`` (drawn by ``numpy.random.default_rng(seed)``),
-    upsampled bilinearly to ``(cells + 1) x`` the cell size, and cropped to
-    ``(H, W)`` at a random shift within one cell.
+    upsampled bilinearly to ``(cells + 1)`` times the cell size
+    ``ceil(H / cells)``, and cropped to ``(H, W)`` at a random shift within
+    one cell.
     """
     stop = count if stop is None else stop
     rng = np.random.default_rng(seed)
     grids = (rng.random((count, cells, cells)) < keep).astype(np.float64)
     cell_h, cell_w = -(-height // cells), -(-width // cells)
     shifts = np.stack([rng.integers(0, cell_h, count), rng.integers(0, cell_w, count)], axis=1)
-    rows, cols = _interpolation(height, cells, cell_h), _interpolation(width, cells, cell_w)
-    grids = np.pad(grids, ((0, 0), (0, 1), (0, 1)))  # the extra cell the shift slides into
+    rows, cols = _interpolation(cells, (cells + 1) * cell_h), _interpolation(cells, (cells + 1) * cell_w)
     masks = np.empty((stop - start, height, width), np.float32)
     for n, index in enumerate(range(start, stop)):
         dy, dx = shifts[index]

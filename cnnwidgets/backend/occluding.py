@@ -128,10 +128,9 @@ class OcclusionMethods:
             for x in patch_positions(width, patch, stride)
         ]
         size = min(patch, height), min(patch, width)
-        base = float(self.predict(display)[target])
+        base = float(self._batch_scores(model_input[None], target, kind="probability")[0])
         drop_sum = np.zeros((height, width), np.float64)
         count = np.zeros((height, width), np.float64)
-        forward = self._forward_fn()
         job = JobControl(len(positions), progress, cancel)
         job.check()
         for start in range(0, len(positions), batch_size):
@@ -139,7 +138,7 @@ class OcclusionMethods:
             batch = np.repeat(model_input[None], len(chunk), axis=0)
             for i, (y, x) in enumerate(chunk):
                 batch[i, y : y + size[0], x : x + size[1]] = filler[y : y + size[0], x : x + size[1]]
-            probs = forward(batch)[0].numpy()[:, target]
+            probs = self._batch_scores(batch, target, kind="probability")
             for (y, x), prob in zip(chunk, probs):
                 drop_sum[y : y + size[0], x : x + size[1]] += base - prob
                 count[y : y + size[0], x : x + size[1]] += 1

@@ -33,6 +33,7 @@ class SaliencyView:
         with drawing():
             self._result = result
             self._redraw()
+        self.set_trait("heatmap", result.values)
         self._describe(result)
 
     def _render(self, image_rgba, spec, values):

@@ -1,10 +1,16 @@
-"""The class-score bar chart shared by the widgets (bqplot)."""
+"""The class-score bar chart shared by the widgets (bqplot).
+
+bqplot styles its figures from JupyterLab's CSS variables, so the charts
+follow the light and dark themes; the outlined reference bars are drawn in
+the theme's text colour.
+"""
 
 import bqplot
 import ipywidgets as widgets
 import numpy as np
 
 from ...render import bar_chart_rgba, stack_panels, text_rgba
+from .style import TEXT
 
 __all__ = ["ClassScoresChart", "BAR_COLOUR", "HIGHLIGHT_COLOUR"]
 
@@ -48,8 +54,8 @@ class ClassScoresChart:
             tooltip=bqplot.Tooltip(fields=["x", "y"], labels=["class", "probability"], formats=["", ".3f"]),
         )
         self._reference_bars = bqplot.Bars(
-            x=[], y=[], scales={"x": x_scale, "y": y_scale}, fill=False, stroke="#222",
-            stroke_width=1.5, padding=0.25, colors=["#222"],
+            x=[], y=[], scales={"x": x_scale, "y": y_scale}, fill=False, stroke=TEXT,
+            stroke_width=1.5, padding=0.25, colors=[TEXT],
         )
         x_axis = bqplot.Axis(scale=x_scale, tick_style={"font-size": "12px"})
         y_axis = bqplot.Axis(scale=y_scale, orientation="vertical", tick_format=".1f", num_ticks=3)

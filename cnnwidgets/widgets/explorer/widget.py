@@ -38,6 +38,7 @@ from ...errors import CNNWidgetsError, InvalidImageError
 from ...render import stack_panels, text_rgba
 from ...render.architecture import format_shape
 from ..common.thumbnails import ThumbnailStrip
+from ..common.style import ERROR
 from ..common.traits import ImageArrayTrait, RequestedClass
 from ..common.widget import InspectorWidget, image_batch, is_embedded_digits_model, name_digits_classes
 
@@ -311,7 +312,7 @@ class Explorer(RequestedClass, InspectorWidget):
             self._ensure(change["new"])
         except Exception as exc:  # a tab that cannot be built says why, the others keep working
             self._tab_boxes[TABS.index(change["new"])].children = (
-                widgets.HTML(f"<span class='cnnwidgets-error' style='color:#b3261e'>"
+                widgets.HTML(f"<span class='cnnwidgets-error' style='color:{ERROR}'>"
                              f"{html.escape(TAB_TITLES[change['new']])} cannot be shown: "
                              f"{html.escape(str(exc))}</span>"),
             )

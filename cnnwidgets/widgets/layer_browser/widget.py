@@ -43,6 +43,7 @@ from ...render.feature_maps import CHANNEL_ORDERS, FEATURE_NORMALIZATIONS, page_
 from ...render.png import encode_png_fast
 from ..common.canvas import ImageCanvas, drawing
 from ..common.charts import ClassScoresChart
+from ..common.style import TEXT_MUTED, WARNING, stylesheet
 from ..common.thumbnails import ThumbnailStrip, display_rgba
 from ..common.traits import ImageArrayTrait, RequestedClass, checked_colormap
 from ..common.widget import InspectorWidget, image_batch, is_embedded_digits_model, name_digits_classes
@@ -54,7 +55,7 @@ from .maps import FeatureMapsView
 __all__ = ["LayerBrowser"]
 
 _WHITE = (255, 255, 255, 255)
-_DIAGRAM_HINT = ("<span style='color:#888'>click a block to see its feature maps (a stacked block expands, "
+_DIAGRAM_HINT = (f"<span style='color:{TEXT_MUTED}'>click a block to see its feature maps (a stacked block expands, "
                  "a band's header collapses); point at a block for details</span>")
 
 
@@ -284,7 +285,7 @@ class LayerBrowser(RequestedClass, InspectorWidget):
                                     layout=widgets.Layout(width="290px", flex="0 0 auto"))
         body = widgets.HBox([left_column, self.maps.widget, right_column],
                             layout=widgets.Layout(align_items="flex-start"))
-        self.children = [self.diagram.widget, self.diagram_hover, layer_row, input_bar, body,
+        self.children = [stylesheet(), self.diagram.widget, self.diagram_hover, layer_row, input_bar, body,
                          widgets.HBox([self.status, self.progress])]
         self.add_class("cnnwidgets-layer-browser")
 
@@ -437,7 +438,7 @@ class LayerBrowser(RequestedClass, InspectorWidget):
 
     def _diagram_hovered(self, node):
         self.diagram_hover.value = _DIAGRAM_HINT if node is None else (
-            f"<span style='color:#555'>{html.escape(describe_node(node))}"
+            f"<span style='color:{TEXT_MUTED}'>{html.escape(describe_node(node))}"
             + (" · click to expand" if node.is_group and not node.expanded else "")
             + "</span>"
         )
@@ -491,7 +492,7 @@ class LayerBrowser(RequestedClass, InspectorWidget):
     # --------------------------------------------------------------- compute
     def _set_busy(self, busy):
         super()._set_busy(busy)
-        self.busy_label.value = "<span style='color:#9a6700'>⏳ computing…</span>" if busy else ""
+        self.busy_label.value = f"<span style='color:{WARNING}'>⏳ computing…</span>" if busy else ""
 
     def _refresh(self):
         """Ask the worker for the current input, layer and view (latest request wins)."""

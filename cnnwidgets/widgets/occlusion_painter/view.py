@@ -11,6 +11,7 @@ from ...render import image_to_rgba, stack_panels, text_rgba
 from ...render.heatmap import heatmap_legend, heatmap_range, heatmap_rgba
 from ..common.canvas import ImageCanvas
 from ..common.charts import ClassScoresChart
+from ..common.style import ERROR, SUCCESS, TEXT, card, stylesheet
 from .canvas import OcclusionCanvas
 from .geometry import display_factor
 
@@ -76,7 +77,7 @@ class OcclusionView:
                                               layout=widgets.Layout(width="110px"))
         self.legend = ImageCanvas(8, 8)
         self.legend_caption = widgets.HTML()
-        self.legend_box = widgets.VBox([self.legend, self.legend_caption],
+        self.legend_box = widgets.VBox([card(self.legend), self.legend_caption],
                                        layout=widgets.Layout(display="none"))
 
         for widget, name in ((self.chart.figure, "chart"), (self.target_label, "target"), (self.hover_label, "hover"),
@@ -120,7 +121,7 @@ class OcclusionView:
         view = widgets.HBox([self._image_column, scores], layout=widgets.Layout(grid_gap="16px"))
         sweep = widgets.HBox([self.sweep_button, self.stop_button, self.stride_slider, self.progress], layout=gap)
         overlay = widgets.HBox([self.show_map_checkbox, self.opacity_slider, self.colormap_dropdown], layout=gap)
-        self.children = [tools, settings, view, sweep, overlay, self.status]
+        self.children = [stylesheet(), tools, settings, view, sweep, overlay, self.status]
 
     def _class_names(self):
         insp = self.inspector
@@ -159,7 +160,7 @@ class OcclusionView:
         self._target_text = (
             f"p({names[target]}) = {probs[target]:.3f}  (uncovered {base[target]:.3f}, drop {drop:+.3f})"
         )
-        colour = "#b3261e" if drop > 0.005 else ("#1b6e20" if drop < -0.005 else "#333")
+        colour = ERROR if drop > 0.005 else (SUCCESS if drop < -0.005 else TEXT)
         self.target_label.value = (
             f"<div style='font-size:13px'>p(<b>{html.escape(names[target])}</b>) = "
             f"<b>{probs[target]:.3f}</b><br>uncovered {base[target]:.3f}, "

@@ -1,7 +1,8 @@
 """The widgets in JupyterLab's light and dark themes, driven by headless Chromium.
 
 A notebook shows a LayerBrowser (architecture diagram, feature maps, bqplot
-chart) and an OcclusionPainter (bqplot chart). The test screenshots them in
+chart), an OcclusionPainter (bqplot chart), a FilterGrid and a
+SaliencyOverlay. The test screenshots them in
 the light theme, switches JupyterLab to its dark theme with the
 ``apputils:change-theme`` command, and screenshots them again
 (``tests/artifacts/screenshots/theme-*.png``; the README shows
@@ -33,6 +34,14 @@ painter = cw.OcclusionPainter(model, images[7], class_names=cw.demo.DIGIT_CLASS_
 painter.box = (8, 8, 16, 16)
 painter.wait(120)
 painter""",
+    """\
+grid = cw.FilterGrid(model, layer="conv2", image=images[7])
+grid.selected = 3
+grid""",
+    """\
+overlay = cw.SaliencyOverlay(model, images[7], class_names=cw.demo.DIGIT_CLASS_NAMES)
+overlay.wait(120)
+overlay""",
 ]
 
 DARK = "JupyterLab Dark"
@@ -90,8 +99,11 @@ def test_widgets_follow_the_dark_theme(page, jupyter_server, harness, notebook_r
     harness.write_notebook(notebook_root, NOTEBOOK, CELLS)
     run = harness.run_notebook_in_lab(
         page, jupyter_server, NOTEBOOK,
-        wait_for=[".cnnwidgets-layer-diagram", ".cnnwidgets-feature-maps", ".cnnwidgets-occlusion-chart"],
+        wait_for=[".cnnwidgets-layer-diagram", ".cnnwidgets-feature-maps", ".cnnwidgets-occlusion-chart",
+                  ".cnnwidgets-filter-grid", ".cnnwidgets-saliency-overlay"],
     )
+    others = {"filter-grid": run.root.locator(".cnnwidgets-filter-grid-widget").first,
+              "saliency-overlay": run.root.locator(".cnnwidgets-saliency").first}
     browser = run.root.locator(".cnnwidgets-layer-browser").first
     painter = run.root.locator(".cnnwidgets-occlusion-painter").first
     diagram = run.root.locator(".cnnwidgets-layer-diagram").first
@@ -108,6 +120,9 @@ def test_widgets_follow_the_dark_theme(page, jupyter_server, harness, notebook_r
             harness.save_screenshot(browser, f"theme-{key}-layer-browser")
             painter.scroll_into_view_if_needed()
             harness.save_screenshot(painter, f"theme-{key}-occlusion-painter")
+            for name, widget in others.items():
+                widget.scroll_into_view_if_needed()
+                harness.save_screenshot(widget, f"theme-{key}-{name}")
             background = _page_background(page)
             charts = [_chart_background(harness, page, c) for c in (chart, browser_chart)]
             padding, outside = _card(harness, page, diagram_card, diagram)

@@ -43,7 +43,7 @@ import numpy as np
 from ipycanvas import Canvas, MultiCanvas, hold_canvas
 
 from ...render import encode_png_fast, outline_box
-from .style import hex_to_rgba
+from .style import CRISP_CSS_CLASS, hex_to_rgba
 
 __all__ = [
     "drawing",
@@ -51,8 +51,6 @@ __all__ = [
     "send_rgba",
     "replay_when_ready",
     "pin_css_size",
-    "crisp_style",
-    "CRISP_CSS_CLASS",
     "ImageCanvas",
     "OverlayCanvas",
 ]
@@ -60,9 +58,6 @@ __all__ = [
 # The one drawing lock (see the module docstring). Process-wide because
 # ipycanvas' command cache is.
 _DRAWING_LOCK = threading.RLock()
-
-#: CSS class of canvases whose pixels the browser enlarges as crisp squares.
-CRISP_CSS_CLASS = "cnnwidgets-crisp"
 
 
 @contextmanager
@@ -123,19 +118,6 @@ def pin_css_size(layout, width, height):
     layout.flex = "0 0 auto"
 
 
-def crisp_style():
-    """An HTML widget holding the stylesheet that keeps enlarged canvases pixelated.
-
-    Canvases with ``zoom > 1`` hold the image at its own resolution (a 28x28
-    digit is sent as 28x28 pixels) and the browser enlarges them; this rule
-    makes it use nearest-neighbour scaling instead of blurring.
-    """
-    return widgets.HTML(
-        f"<style>canvas.{CRISP_CSS_CLASS} {{ image-rendering: crisp-edges; image-rendering: pixelated; }}</style>",
-        layout=widgets.Layout(height="0px", width="0px", margin="0px", overflow="hidden"),
-    )
-
-
 class ImageCanvas(Canvas):
     """An ipycanvas ``Canvas`` that shows one image at a pinned size and remembers it.
 
@@ -147,7 +129,7 @@ class ImageCanvas(Canvas):
         Screen pixels per canvas pixel. The canvas' own pixels (and
         :attr:`image`) stay at the image's resolution, so little data travels
         and mouse events arrive in image pixels; above 1 the browser enlarges
-        with crisp pixels (needs :func:`crisp_style` on the page).
+        with crisp pixels (needs :func:`~.style.stylesheet` on the page).
 
     Attributes
     ----------

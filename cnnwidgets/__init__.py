@@ -17,7 +17,10 @@ from .errors import (
     InvalidParameterError,
     JobCancelled,
     LayerNotFoundError,
+    MissingDependencyError,
     NoSpatialLayerError,
+    PreprocessError,
+    PrivateAPIError,
     UnsupportedModelError,
 )
 
@@ -46,6 +49,9 @@ __all__ = [
     "ClassNotFoundError",
     "UnsupportedModelError",
     "JobCancelled",
+    "PreprocessError",
+    "MissingDependencyError",
+    "PrivateAPIError",
     *_LAZY,
 ]
 

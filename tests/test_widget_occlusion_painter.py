@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import traitlets
 
-from cnnwidgets.render.heatmap import heatmap_legend, heatmap_overlay, heatmap_range, heatmap_rgba
+from cnnwidgets.render.heatmap import heatmap_legend, heatmap_range, heatmap_rgba
 from cnnwidgets.widgets.occlusion_painter.geometry import centered_box, display_factor, mask_runs, stroke_mask
 
 DIGIT = 93  # a 9 whose score collapses when the lower stroke is covered
@@ -96,16 +96,6 @@ class TestHeatmapRendering:
         alpha = heatmap_rgba(values, opacity=1.0, fade=True)[0, :, 3]
         assert alpha[1] == 0 and alpha[0] == 255 and alpha[3] == 255
         assert 0 < alpha[2] < 255
-
-    def test_overlay_keeps_image_where_map_is_zero_with_fade(self):
-        image = np.zeros((6, 6, 4), np.uint8)
-        image[..., 1] = 200
-        image[..., 3] = 255
-        values = np.zeros((3, 3), np.float32)
-        values[0, 0] = 1.0
-        out = heatmap_overlay(image, values, opacity=1.0, fade=True)
-        assert np.array_equal(out[2:, 2:], image[2:, 2:])
-        assert not np.array_equal(out[:2, :2], image[:2, :2])
 
     def test_legend_has_bar_and_labels(self):
         legend = heatmap_legend(-0.5, 0.5, "RdBu_r", width=120)

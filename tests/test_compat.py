@@ -265,3 +265,29 @@ def test_a_notebooks_first_cell_prints_nothing_on_stderr_and_later_warnings_show
     assert before == "", f"the first cell printed on stderr:\n{before}"
     assert "a message TensorFlow's runtime writes to stderr" in after
     assert "a real warning after start-up" in after
+
+
+PRIVATE_NAMES = (
+    "keras.src", "_nodes_by_depth", "arguments.fill_in", ".is_input", "_keras_history",
+    "_call_has_training_arg", "_build_shapes_dict", "_CANVAS_MANAGER", "send_draw_command",
+    "COMMANDS[", "_trait_values",
+)
+
+
+def test_private_apis_are_used_only_in_compat():
+    """Every private Keras/ipycanvas/traitlets use goes through cnnwidgets/compat.py."""
+    import pathlib
+
+    import cnnwidgets
+
+    root = pathlib.Path(cnnwidgets.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        if path.name == "compat.py":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if '"""' in line or "``" in line:
+                continue  # docstrings may name the internal they avoid
+            offenders += [f"{path.relative_to(root)}:{number}: {name}" for name in PRIVATE_NAMES if name in code]
+    assert not offenders, "private APIs outside cnnwidgets/compat.py:\n" + "\n".join(offenders)

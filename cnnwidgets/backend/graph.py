@@ -226,14 +226,14 @@ class ModelGraph:
                     self._collect_feeding(layer, prefix + layer.name + "/", paths)
             return
         # The same node table that execute() walks, keyed by the tensors each node makes.
-        producers = {id(t): node for nodes in model._nodes_by_depth.values() for node in nodes for t in node.outputs}
+        producers = {id(t): node for nodes in compat.nodes_by_depth(model).values() for node in nodes for t in node.outputs}
         stack, seen = list(model.outputs), set()
         while stack:
             node = producers.get(id(stack.pop()))
             if node is None or id(node) in seen:
                 continue
             seen.add(id(node))
-            if not node.operation or node.is_input:
+            if not node.operation or compat.node_is_input(node):
                 continue
             paths.add(prefix + node.operation.name)
             if _is_container(node.operation):

@@ -12,6 +12,7 @@ twin of a tiny hand-built model) or against an exact property.
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -160,6 +161,20 @@ def test_unknown_method_and_family_are_typed_errors_listing_valid_names():
     assert "'gradcam'" in message and "scorecam" in message and "rise" in message  # suggestion and the list
     with pytest.raises(cw.InvalidParameterError, match="gradient, cam, perturbation"):
         cw.methods("saliency")
+
+
+def test_readme_method_table_is_the_catalogue():
+    from cnnwidgets.backend.methods import method_table_markdown
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = readme.index("<!-- methods-table")
+    block = readme[readme.index("\n", start) + 1 : readme.index("<!-- /methods-table -->")]
+    assert block.strip() == method_table_markdown(), (
+        "README.md's method table is stale: paste the output of "
+        "cnnwidgets.backend.methods.method_table_markdown() between the methods-table markers"
+    )
+    for spec in cw.methods():
+        assert f"`{spec.name}`" in block
 
 
 def test_methods_import_no_tensorflow():

@@ -295,10 +295,10 @@ class ExplainMethods:
         return self._function(name, build)(np.asarray(batch, np.float32), targets).numpy()
 
     def _masked_scores(self, x, masks, target, kind="probability", rescale=False):
-        """Scores of ``x * mask`` for each mask ``(B, h, w)``, masks built in the graph.
+        """Scores of ``x * mask`` for each mask ``(B, h, w)``.
 
         ``rescale``: resize each mask bilinearly to the input size and scale
-        it to [0, 1] (Score-CAM); else the masks are used as given (RISE).
+        it to [0, 1] in the graph (Score-CAM); else the masks are used as given.
         """
         import tensorflow as tf
 
@@ -326,6 +326,39 @@ class ExplainMethods:
 
         return self._function(name, build)(np.asarray(x, np.float32), np.asarray(masks, np.float32),
                                            np.int32(target)).numpy()
+
+    def _rise_sum(self, x, grids, shifts, target, size, kind="probability"):
+        """``sum_i score(x * M_i) M_i`` over one batch of RISE masks, built in the graph.
+
+        Mask ``i``: ``grids[i]`` resized bilinearly to ``size`` and cropped to
+        the input at ``shifts[i]`` (see :func:`methods.rise.draw_masks`).
+        """
+        import tensorflow as tf
+
+        name = "rise_sum:" + kind
+
+        def build():
+            image_spec = tf.TensorSpec(tuple(self.input_shape), tf.float32)
+
+            @tf.function(input_signature=[image_spec, tf.TensorSpec((None, None, None), tf.float32),
+                                          tf.TensorSpec((None, 2), tf.int32), tf.TensorSpec((), tf.int32),
+                                          tf.TensorSpec((2,), tf.int32)],
+                         reduce_retracing=True, autograph=False)
+            def rise_sum(x, grids, shifts, class_index, size):
+                self.trace_counts[name] += 1
+                height, width = tf.shape(x)[0], tf.shape(x)[1]
+                big = tf.image.resize(grids[..., None], size, method="bilinear")[..., 0]
+                masks = tf.gather(big, shifts[:, :1] + tf.range(height)[None], axis=1, batch_dims=1)
+                masks = tf.gather(masks, shifts[:, 1:] + tf.range(width)[None], axis=2, batch_dims=1)
+                probs, logits, _ = self._scores(x[None] * masks[..., None])
+                scores = self._class_scores((probs, logits), tf.fill(tf.shape(masks)[:1], class_index), kind)
+                return tf.tensordot(scores, masks, axes=1)
+
+            return rise_sum
+
+        return self._function(name, build)(np.asarray(x, np.float32), np.asarray(grids, np.float32),
+                                           np.asarray(shifts, np.int32), np.int32(target),
+                                           np.asarray(size, np.int32)).numpy()
 
     def _ablated_scores(self, x, keep, target, path, kind="logit"):
         """Scores of ``x`` with the layer's channels multiplied by each row of ``keep`` ``(B, k)``."""

@@ -327,29 +327,29 @@ class ExplainMethods:
         return self._function(name, build)(np.asarray(x, np.float32), np.asarray(masks, np.float32),
                                            np.int32(target)).numpy()
 
-    def _rise_sum(self, x, grids, shifts, target, size, kind="probability"):
-        """``sum_i score(x * M_i) M_i`` over one batch of RISE masks, built in the graph.
+    def _rise_sum(self, x, grids, shifts, rows, cols, target, kind="probability"):
+        """``sum_i score(x * M_i) M_i`` over one batch of RISE masks, the masks built in the graph.
 
-        Mask ``i``: ``grids[i]`` resized bilinearly to ``size`` and cropped to
-        the input at ``shifts[i]`` (see :func:`methods.rise.draw_masks`).
+        Mask ``i`` is ``rows[dy:dy + H] @ grids[i] @ cols[dx:dx + W].T`` with
+        ``(dy, dx) = shifts[i]`` (see :func:`methods.rise.draw_masks`).
         """
         import tensorflow as tf
 
         name = "rise_sum:" + kind
 
         def build():
-            image_spec = tf.TensorSpec(tuple(self.input_shape), tf.float32)
+            matrix = tf.TensorSpec((None, None), tf.float32)
 
-            @tf.function(input_signature=[image_spec, tf.TensorSpec((None, None, None), tf.float32),
-                                          tf.TensorSpec((None, 2), tf.int32), tf.TensorSpec((), tf.int32),
-                                          tf.TensorSpec((2,), tf.int32)],
+            @tf.function(input_signature=[tf.TensorSpec(tuple(self.input_shape), tf.float32),
+                                          tf.TensorSpec((None, None, None), tf.float32),
+                                          tf.TensorSpec((None, 2), tf.int32), matrix, matrix,
+                                          tf.TensorSpec((), tf.int32)],
                          reduce_retracing=True, autograph=False)
-            def rise_sum(x, grids, shifts, class_index, size):
+            def rise_sum(x, grids, shifts, rows, cols, class_index):
                 self.trace_counts[name] += 1
-                height, width = tf.shape(x)[0], tf.shape(x)[1]
-                big = tf.image.resize(grids[..., None], size, method="bilinear")[..., 0]
-                masks = tf.gather(big, shifts[:, :1] + tf.range(height)[None], axis=1, batch_dims=1)
-                masks = tf.gather(masks, shifts[:, 1:] + tf.range(width)[None], axis=2, batch_dims=1)
+                row_weights = tf.gather(rows, shifts[:, :1] + tf.range(tf.shape(x)[0])[None])
+                col_weights = tf.gather(cols, shifts[:, 1:] + tf.range(tf.shape(x)[1])[None])
+                masks = tf.matmul(tf.matmul(row_weights, grids), col_weights, transpose_b=True)
                 probs, logits, _ = self._scores(x[None] * masks[..., None])
                 scores = self._class_scores((probs, logits), tf.fill(tf.shape(masks)[:1], class_index), kind)
                 return tf.tensordot(scores, masks, axes=1)
@@ -357,39 +357,35 @@ class ExplainMethods:
             return rise_sum
 
         return self._function(name, build)(np.asarray(x, np.float32), np.asarray(grids, np.float32),
-                                           np.asarray(shifts, np.int32), np.int32(target),
-                                           np.asarray(size, np.int32)).numpy()
+                                           np.asarray(shifts, np.int32), rows, cols, np.int32(target)).numpy()
 
-    def _ablated_scores(self, x, keep, target, path, kind="logit"):
-        """Scores of ``x`` with the layer's channels multiplied by each row of ``keep`` ``(B, k)``."""
+    def _ablated_scores(self, batch, keep, targets, path, kind="logit"):
+        """Scores of a batch with the layer's channels multiplied, row by row, by ``keep`` ``(B, k)``."""
         import tensorflow as tf
 
         self._require_graph("ablate channels of a layer")
         name = f"ablated_scores:{kind}:{path}"
 
         def build():
-            image_spec = tf.TensorSpec(tuple(self.input_shape), tf.float32)
-
-            @tf.function(input_signature=[image_spec, tf.TensorSpec((None, None), tf.float32),
-                                          tf.TensorSpec((), tf.int32)],
+            @tf.function(input_signature=self._signature(tf.TensorSpec((None, None), tf.float32),
+                                                         tf.TensorSpec((None,), tf.int32)),
                          reduce_retracing=True, autograph=False)
-            def ablated_scores(x, keep, class_index):
+            def ablated_scores(x, keep, class_indices):
                 self.trace_counts[name] += 1
-                rows = tf.shape(keep)[0]
 
                 def transform(layer_path, layer, output):
                     if layer_path != path:
                         return output
                     return output * tf.cast(keep[:, None, None, :], output.dtype)
 
-                batch = tf.repeat(x[None], rows, axis=0)
-                probs, logits, _ = self._scores(batch, transform=transform)
-                return self._class_scores((probs, logits), tf.fill([rows], class_index), kind)
+                probs, logits, _ = self._scores(x, transform=transform)
+                return self._class_scores((probs, logits), class_indices, kind)
 
             return ablated_scores
 
-        return self._function(name, build)(np.asarray(x, np.float32), np.asarray(keep, np.float32),
-                                           np.int32(target)).numpy()
+        targets = np.broadcast_to(np.asarray(targets, np.int32), (len(batch),))
+        return self._function(name, build)(np.asarray(batch, np.float32), np.asarray(keep, np.float32),
+                                           targets).numpy()
 
 
 def _batch_size(value, spec):

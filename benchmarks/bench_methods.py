@@ -5,6 +5,7 @@ Run from the repository root::
     python benchmarks/bench_methods.py                   # both models
     python benchmarks/bench_methods.py --model digits --repeats 60
     python benchmarks/bench_methods.py --model mobilenet --repeats 10
+    python benchmarks/bench_methods.py --only gradcam,rise,explain_batch
 
 Each ``Inspector.explain(image, method, class)`` is timed as a class switch
 (the two top classes alternate; the inspector's cache is cleared before each
@@ -58,7 +59,7 @@ ONE_PASS = ("vanilla", "gradient_x_input", "guided_backprop", "gradcam", "gradca
             "xgradcam", "layercam")
 
 
-def bench_model(which, repeats, log):
+def bench_model(which, repeats, log, only=None):
     import cnnwidgets as cw
     from cnnwidgets.backend.explaining import DEFAULT_BATCH_SIZES
 
@@ -96,7 +97,12 @@ def bench_model(which, repeats, log):
                 forward(batch).numpy()
         return run
 
+    def wanted(name):
+        return not only or name in only
+
     def explain_row(name, floor, floor_name, target, count, **params):
+        if not wanted(name):
+            return
         next_class = cycle(top)
         measured = interleaved(lambda: insp.explain(image, name, next_class(), **params), floor, count,
                                warmup=1 if count < 10 else 2, op_setup=prime)
@@ -115,6 +121,8 @@ def bench_model(which, repeats, log):
     # --- many tape passes over prebuilt copies --------------------------------
     gradient_batch = DEFAULT_BATCH_SIZES["gradient"]
     for name, count in (("smoothgrad", 25), ("vargrad", 25), ("integrated_gradients", 32)):
+        if not wanted(name):
+            continue
         copies = x1 + np.random.default_rng(0).normal(size=(count,) + x1.shape[1:]).astype(np.float32)
         batches = [copies[s : s + gradient_batch] for s in range(0, count, gradient_batch)]
 
@@ -133,23 +141,30 @@ def bench_model(which, repeats, log):
     def split(copies):
         return [copies[s : s + batch] for s in range(0, len(copies), batch)]
 
-    score = settings["scorecam"]
-    channels = score.get("top_k") or insp.default_cam_layer.output_shape[-1]
-    masked = x1 * rng.uniform(0, 1, (channels,) + x1.shape[1:3] + (1,)).astype(np.float32)
-    explain_row("scorecam", forward_batches(split(masked)), f"F + F x {channels}", 1.2, long_repeats, **score)
+    if wanted("scorecam"):
+        score = settings["scorecam"]
+        channels = score.get("top_k") or insp.default_cam_layer.output_shape[-1]
+        masked = x1 * rng.uniform(0, 1, (channels,) + x1.shape[1:3] + (1,)).astype(np.float32)
+        explain_row("scorecam", forward_batches(split(masked)), f"F + F x {channels}", 1.2, long_repeats, **score)
 
-    ablation = settings["ablationcam"]
-    layer = insp.layer(ablation.get("layer")) if ablation.get("layer") else insp.default_cam_layer
-    tiled = np.repeat(x1, layer.output_shape[-1] + 1, axis=0)
-    explain_row("ablationcam", forward_batches(split(tiled)), f"F + F x {len(tiled)}", 1.2, long_repeats,
-                **ablation)
+    if wanted("ablationcam"):
+        ablation = settings["ablationcam"]
+        layer = insp.layer(ablation.get("layer")) if ablation.get("layer") else insp.default_cam_layer
+        tiled = np.repeat(x1, layer.output_shape[-1] + 1, axis=0)
+        explain_row("ablationcam", forward_batches(split(tiled)), f"F + F x {len(tiled)}", 1.2, long_repeats,
+                    **ablation)
 
-    rise = settings["rise"]
-    count = rise.get("masks", cw.get_method("rise").param("masks").default)
-    masked = x1 * rng.uniform(0, 1, (count,) + x1.shape[1:3] + (1,)).astype(np.float32)
-    explain_row("rise", forward_batches(split(masked), features=False), f"F x {count}", 1.2, long_repeats, **rise)
+    if wanted("rise"):
+        rise = settings["rise"]
+        count = rise.get("masks", cw.get_method("rise").param("masks").default)
+        masked = x1 * rng.uniform(0, 1, (count,) + x1.shape[1:3] + (1,)).astype(np.float32)
+        explain_row("rise", forward_batches(split(masked), features=False), f"F x {count}", 1.2, long_repeats,
+                    **rise)
 
     # --- explain_batch vs a loop of gradcam ------------------------------------
+    if not wanted("explain_batch"):
+        return {"which": which, "description": description, "rows": rows, "traces": dict(insp.trace_counts),
+                "classes": top, "repeats": repeats, "long_repeats": long_repeats}
     n = settings["batch_images"]
     images = np.clip(display[None] + rng.normal(0, 10, (n,) + display.shape), *insp.input_range).astype(np.float32)
     add(Row(
@@ -190,6 +205,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=None,
                         help="timed calls per one-pass method (default: digits 60, mobilenet 10); "
                              "long methods use a fifth, at least 3")
+    parser.add_argument("--only", default="", help="comma-separated method names (and/or explain_batch) to time")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     parser.add_argument("--strict", action="store_true", help="exit with status 1 if any target is missed")
     args = parser.parse_args(argv)
@@ -212,7 +228,8 @@ def main(argv=None):
     models = ["digits", "mobilenet"] if args.model == "all" else [args.model]
     any_miss = False
     for which in models:
-        result = bench_model(which, args.repeats or DEFAULT_REPEATS[which], log)
+        only = {name.strip() for name in args.only.split(",") if name.strip()}
+        result = bench_model(which, args.repeats or DEFAULT_REPEATS[which], log, only)
         print(report(result), flush=True)
         any_miss |= any(r.passed is False for r in result["rows"])
     print(f"\ntotal wall time {time.perf_counter() - started:.0f}s")

@@ -382,18 +382,31 @@ def test_hirescam_equals_gradcam_on_a_gap_dense_head():
     assert nonzero >= 5  # the property is not met by maps that are all zero
 
 
-def test_eigencam_is_the_first_principal_direction(tiny):
+@pytest.mark.parametrize("layer", ["conv1", "conv2"])  # 8x8x6 and 4x4x4: more positions than channels
+def test_eigencam_is_the_projection_on_the_first_singular_vector(tiny, layer):
     for i in range(3):
         image = tiny["images"][i]
-        a, _ = twin_features_and_gradients(tiny, image, 0, "conv2")
+        a, _ = twin_features_and_gradients(tiny, image, 0, layer)
         flat = a.reshape(-1, a.shape[-1])
-        _, vectors = np.linalg.eigh(flat.T @ flat)  # eigenvectors of A^T A, ascending eigenvalues
-        projection = flat @ vectors[:, -1]
+        projection = flat @ np.linalg.svd(flat)[2][0]  # the paper: A times the first right singular vector
         projection = projection if projection.sum() >= 0 else -projection
         want = np.maximum(projection, 0).reshape(a.shape[:2])
         for k in (0, 3):  # class-agnostic
-            got = tiny["insp"].explain(image, "eigencam", k, "conv2", upsample=False)
+            got = tiny["insp"].explain(image, "eigencam", k, layer, upsample=False)
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * want.max())
+
+
+def test_eigencam_on_a_wide_layer_uses_the_small_gram_matrix():
+    """More channels than positions (the usual last layer): the same projection, through A A^T."""
+    from cnnwidgets.backend.methods.cam import eigencam
+
+    feats = np.abs(np.random.default_rng(2).normal(size=(2, 3, 3, 40)))
+    for i in range(2):
+        flat = feats[i].reshape(9, 40)
+        projection = flat @ np.linalg.svd(flat)[2][0]
+        projection = projection if projection.sum() >= 0 else -projection
+        np.testing.assert_allclose(eigencam(feats, None, {})[i], np.maximum(projection, 0).reshape(3, 3),
+                                   rtol=1e-8, atol=1e-10)
 
 
 def reference_scorecam(tiny, image, k, top_k=0):

@@ -141,7 +141,7 @@ class ExplainMethods:
 
     def _image_batch(self, images):
         images = np.asarray(images)
-        if images.ndim == 3 and self.input_shape[-1] in (None, 1) and len(images) and images.shape[-1] != 1:
+        if images.ndim == 3 and self.input_shape[-1] == 1:  # (N, H, W) for a one-channel model
             images = images[..., None]
         if images.ndim != 4:
             raise InvalidImageError(f"explain_batch takes a batch (N, H, W, C), got shape {images.shape}")

@@ -18,6 +18,7 @@ from .errors import (
     JobCancelled,
     LayerNotFoundError,
     NoSpatialLayerError,
+    UnknownMethodError,
     UnsupportedModelError,
 )
 
@@ -29,6 +30,8 @@ _LAZY = {
     "Inspector": "cnnwidgets.backend",
     "LayerRecord": "cnnwidgets.backend",
     "MaximizationResult": "cnnwidgets.backend",
+    "MethodSpec": "cnnwidgets.backend.methods",
+    "ParamSpec": "cnnwidgets.backend.methods",
     "LayerBrowser": "cnnwidgets.widgets",
     "FilterGrid": "cnnwidgets.widgets",
     "OcclusionPainter": "cnnwidgets.widgets",
@@ -45,9 +48,39 @@ __all__ = [
     "NoSpatialLayerError",
     "ClassNotFoundError",
     "UnsupportedModelError",
+    "UnknownMethodError",
     "JobCancelled",
+    "methods",
+    "get_method",
     *_LAZY,
 ]
+
+
+def methods(family=None):
+    """The catalogue of explanation methods, as :class:`MethodSpec` objects.
+
+    Parameters
+    ----------
+    family : {"gradient", "cam", "perturbation"}, optional
+        Only the methods of one family.
+
+    Returns
+    -------
+    tuple of MethodSpec
+        Name, label, family, ``needs_layer``, ``params`` (``ParamSpec``:
+        kind, default, range), ``long``, description and paper of each
+        method that :meth:`Inspector.explain` accepts.
+    """
+    from .backend.methods import methods as catalogue_methods
+
+    return catalogue_methods(family)
+
+
+def get_method(name):
+    """The :class:`MethodSpec` called ``name``; raises :class:`UnknownMethodError` listing the valid names."""
+    from .backend.methods import get_method as catalogue_get_method
+
+    return catalogue_get_method(name)
 
 
 def __getattr__(name):

@@ -9,6 +9,7 @@ __all__ = [
     "CNNWidgetsError",
     "InvalidImageError",
     "InvalidParameterError",
+    "UnknownMethodError",
     "LayerNotFoundError",
     "NoSpatialLayerError",
     "ClassNotFoundError",
@@ -27,6 +28,13 @@ class InvalidImageError(CNNWidgetsError, ValueError):
 
 class InvalidParameterError(CNNWidgetsError, ValueError):
     """A method, fill, baseline or other option is not one of the accepted values."""
+
+
+class UnknownMethodError(InvalidParameterError, LookupError):
+    """An explanation method name is not in the catalogue (see ``cnnwidgets.methods()``)."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
 
 
 class LayerNotFoundError(CNNWidgetsError, LookupError):

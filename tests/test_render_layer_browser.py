@@ -261,7 +261,7 @@ def _big_records():
 
 
 def test_name_group_keys():
-    from cnnwidgets.widgets.architecture import name_group_key
+    from cnnwidgets.widgets.layer_browser.architecture import name_group_key
 
     assert name_group_key("block_3_expand_BN") == "block_3"
     assert name_group_key("block1_conv2") == "block1"
@@ -274,7 +274,7 @@ def test_name_group_keys():
 
 
 def test_nested_model_and_name_blocks_become_groups():
-    from cnnwidgets.widgets.architecture import build_diagram_nodes
+    from cnnwidgets.widgets.layer_browser.architecture import build_diagram_nodes
 
     records = _big_records()
     nodes, groups = build_diagram_nodes(records, (28, 28, 3))
@@ -303,7 +303,7 @@ def _png(array, mode):
 
 
 def test_uploaded_files_reads_both_ipywidgets_formats():
-    from cnnwidgets.widgets.layer_browser_input import uploaded_files
+    from cnnwidgets.widgets.layer_browser.inputs import uploaded_files
 
     v8 = ({"name": "a.png", "type": "image/png", "size": 3, "content": memoryview(b"abc"), "last_modified": 0},)
     assert uploaded_files(v8) == [("a.png", b"abc")]
@@ -313,7 +313,7 @@ def test_uploaded_files_reads_both_ipywidgets_formats():
 
 
 def test_convert_upload_resizes_converts_and_says_so():
-    from cnnwidgets.widgets.layer_browser_input import convert_upload
+    from cnnwidgets.widgets.layer_browser.inputs import convert_upload
 
     rgb = np.zeros((48, 64, 3), np.uint8)
     rgb[10:30, 20:40] = (200, 100, 50)
@@ -336,7 +336,7 @@ def test_convert_upload_resizes_converts_and_says_so():
     (None, "only 2×2 pixels"),
 ])
 def test_convert_upload_rejects_bad_files(data, message):
-    from cnnwidgets.widgets.layer_browser_input import convert_upload
+    from cnnwidgets.widgets.layer_browser.inputs import convert_upload
 
     if data is None:
         data = _png(np.zeros((2, 2), np.uint8), "L")
@@ -345,7 +345,7 @@ def test_convert_upload_rejects_bad_files(data, message):
 
 
 def test_mnist_style_centres_and_scales_a_drawing():
-    from cnnwidgets.widgets.layer_browser_input import mnist_style
+    from cnnwidgets.widgets.layer_browser.inputs import mnist_style
 
     strokes = np.zeros((140, 140), np.uint8)
     strokes[10:100, 100:115] = 255  # a vertical bar in the top-right corner

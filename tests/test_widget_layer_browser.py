@@ -399,7 +399,7 @@ def test_drawing_a_digit_feeds_the_model(lb):
     _event(pad.canvas, "mouse_up", 70, 130)
     _event(pad.canvas, "mouse_move", 10, 10)  # not drawing: ignored
     lb.wait(60)
-    from cnnwidgets.widgets.layer_browser_input import mnist_style
+    from cnnwidgets.widgets.layer_browser.inputs import mnist_style
 
     assert pad.strokes[70, 70] == 255 and pad.strokes[10, 10] == 0
     expected = mnist_style(pad.strokes).astype(np.float32)

@@ -15,7 +15,7 @@ import pytest
 import traitlets
 
 from cnnwidgets.render.heatmap import heatmap_legend, heatmap_overlay, heatmap_range, heatmap_rgba
-from cnnwidgets.widgets.occlusion_geometry import centered_box, display_factor, mask_runs, stroke_mask
+from cnnwidgets.widgets.occlusion_painter.geometry import centered_box, display_factor, mask_runs, stroke_mask
 
 DIGIT = 93  # a 9 whose score collapses when the lower stroke is covered
 
@@ -498,7 +498,7 @@ class TestLingeringRunner:
     """``LatestRequestRunner(linger=...)``: the worker waits for the next request instead of ending."""
 
     def test_requests_reuse_one_thread_and_wait_still_returns(self):
-        from cnnwidgets.widgets.runner import LatestRequestRunner
+        from cnnwidgets.widgets.common.runner import LatestRequestRunner
 
         busy = []
         runner = LatestRequestRunner(on_busy=busy.append, linger=30)
@@ -513,7 +513,7 @@ class TestLingeringRunner:
         assert runner._thread is not None and runner._thread.is_alive()
 
     def test_thread_ends_after_the_linger_time(self):
-        from cnnwidgets.widgets.runner import LatestRequestRunner
+        from cnnwidgets.widgets.common.runner import LatestRequestRunner
 
         runner = LatestRequestRunner(linger=0.05)
         runner.submit(lambda cancel: 1)
@@ -528,7 +528,7 @@ class TestLingeringRunner:
         assert done.wait(10) and runner.wait(10)
 
     def test_a_request_cancelled_before_the_worker_wakes_does_not_hang_wait(self):
-        from cnnwidgets.widgets.runner import LatestRequestRunner
+        from cnnwidgets.widgets.common.runner import LatestRequestRunner
 
         ran = []
         runner = LatestRequestRunner(linger=30)

@@ -211,7 +211,7 @@ class OcclusionMethods:
         mode, plan, reason = self._occlusion_mode(method, size, tau)
         sweep = _Sweep(self, model_input, key, self._model_fill(display, key, fill), size, target, batch_size,
                        mode, plan)
-        base = float(self.predict(display)[target])
+        base = float(self._batch_scores(model_input[None], target, kind="probability")[0])
         if approximate:
             iy, ix = drill_down.coarse_indices(len(ys)), drill_down.coarse_indices(len(xs))
             todo = len(iy) * len(ix)
@@ -316,7 +316,7 @@ class _Sweep:
             batch = np.repeat(self.model_input[None], len(chunk), axis=0)
             for i, (y, x) in enumerate(chunk):
                 batch[i, y : y + h, x : x + w] = filler[y : y + h, x : x + w]
-            probs = self.insp._forward_fn()(batch)[0].numpy()[:, self.target]
+            probs = self.insp._batch_scores(batch, self.target, kind="probability")
         else:
             patches = np.stack([filler[y : y + h, x : x + w] for y, x in chunk])
             ys, xs = zip(*chunk)

@@ -2,6 +2,13 @@
 
 Importing this package imports ipywidgets, ipycanvas and bqplot, but not
 TensorFlow: that loads when a widget is given a model.
+
+Layout: :mod:`.common` holds what every widget shares (the canvas module with
+the drawing lock policy, the latest-request runner, traits, charts); each
+widget has its own subpackage (``layer_browser``, ``filter_grid``,
+``occlusion_painter``, ``saliency_overlay``, ``explorer``) and no widget's
+module imports another widget's: the Explorer composes the others through
+the public classes of this package. The classes load on first use.
 """
 
 import importlib

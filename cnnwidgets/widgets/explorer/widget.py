@@ -1,0 +1,442 @@
+"""Explorer: the four widgets on one model, linked, in tabs under a shared image picker.
+
+>>> import cnnwidgets as cw
+>>> images, labels = cw.demo.digits_samples()
+>>> explorer = cw.Explorer(cw.demo.digits_model(), images, labels=labels)   # doctest: +SKIP
+>>> explorer.image_index = 42; explorer.layer = "conv2"                      # doctest: +SKIP
+
+What is linked
+--------------
+* **The image.** :attr:`Explorer.image_index` picks one of ``images`` (the
+  strip at the top); every widget shows it. ``-1`` means the LayerBrowser's
+  own input (an uploaded picture or a drawing), which the other tabs then
+  show too.
+* **The class.** :attr:`Explorer.class_index` is ``ipywidgets.link``-ed with
+  ``OcclusionPainter.class_index`` and ``SaliencyOverlay.class_index``:
+  picking a class in one tab picks it in the other. A new image resets it to
+  the predicted class (what ``LayerBrowser.class_index`` shows).
+* **The layer.** :attr:`Explorer.layer` is linked with ``LayerBrowser.layer``
+  and ``FilterGrid.layer``; ``SaliencyOverlay.layer`` (the Grad-CAM layer)
+  follows whenever the layer has spatial ``(H, W, C)`` output and keeps its
+  layer otherwise.
+
+The LayerBrowser tab is built at once; the other three are built the first
+time they are shown (or their attribute is read), so a Voila app starts
+with one tab's work. A built tab keeps following the links while hidden.
+"""
+
+import html
+import threading
+
+import ipywidgets as widgets
+import numpy as np
+import traitlets
+
+from ...errors import CNNWidgetsError, InvalidImageError
+from ...render import stack_panels, text_rgba
+from ...render.architecture import format_shape
+from ..common.thumbnails import ThumbnailStrip
+from ..common.widget import InspectorWidget, image_batch, is_embedded_digits_model, name_digits_classes
+
+__all__ = ["Explorer", "TABS", "TAB_TITLES"]
+
+#: Names of the tabs, in order (values of :attr:`Explorer.tab`).
+TABS = ("layers", "filters", "occlusion", "saliency")
+#: Titles shown on the tabs.
+TAB_TITLES = {"layers": "Layers", "filters": "Filters", "occlusion": "Occlusion", "saliency": "Saliency"}
+_WHITE = (255, 255, 255, 255)
+
+
+class Explorer(InspectorWidget):
+    """LayerBrowser, FilterGrid, OcclusionPainter and SaliencyOverlay on one model, linked.
+
+    A strip of thumbnails at the top picks the image every tab shows; the
+    tabs share one :class:`~cnnwidgets.Inspector` (so one set of caches),
+    one class (occlusion and saliency) and one layer (feature maps, filters
+    and, where it applies, Grad-CAM).
+
+    Parameters
+    ----------
+    model : keras.Model or Inspector
+        The classifier.
+    images : array_like, optional
+        ``(N, H, W, C)`` images (``(N, H, W)`` for a grayscale model) in the
+        model's display range (0-255 unless the inspector says otherwise).
+        May be omitted for :func:`cnnwidgets.demo.digits_model`, which then
+        gets the digits samples.
+    class_names : sequence of str, optional
+        One name per class (the digits model gets "0".."9").
+    preprocess : callable, optional
+        Passed to the inspector (e.g. ``keras.applications.*.preprocess_input``).
+    labels : array_like, optional
+        True class of each image, shown in the caption.
+    layer : str, optional
+        Layer to start on; default the first convolution layer.
+    image_index : int
+        Image to start on.
+    tab : {"layers", "filters", "occlusion", "saliency"}
+        Tab to start on.
+    width : int
+        Overall width in pixels.
+
+    Traits
+    ------
+    image_index : int
+        Index into ``images`` of the image every tab shows; ``-1`` for the
+        LayerBrowser's uploaded or drawn input.
+    class_index : int
+        The class the occlusion and saliency tabs watch / explain (linked
+        with both widgets' ``class_index``); reset to the predicted class
+        when the image changes.
+    layer : str
+        Path of the layer (a name or a path may be set; it is normalized to
+        the path), linked with the LayerBrowser's and the FilterGrid's.
+    tab : str
+        The tab shown, one of :data:`TABS`.
+
+    Attributes
+    ----------
+    inspector : Inspector
+        The one backend every tab uses (``Inspector.for_model(model)``).
+    layer_browser, filter_grid, occlusion_painter, saliency_overlay
+        The four widgets (reading one builds its tab if it is not built yet).
+    images : numpy.ndarray
+    labels : numpy.ndarray or None
+    thumbnails : ThumbnailStrip
+        The shared image picker.
+    tabs : ipywidgets.Tab
+    """
+
+    image_index = traitlets.Int(0, help="index into images; -1 for the LayerBrowser's uploaded or drawn input")
+    class_index = traitlets.Int(0, help="class watched by the occlusion tab and explained by the saliency tab")
+    layer = traitlets.Unicode(help="path of the layer shown by the layer, filter and (spatial layers) saliency tabs")
+    tab = traitlets.Enum(TABS, default_value="layers", help="the tab shown")
+
+    def __init__(self, model, images=None, class_names=None, preprocess=None, labels=None, *, layer=None,
+                 image_index=0, tab="layers", width=960, **kwargs):
+        super().__init__(model, class_names=class_names, preprocess=preprocess, **kwargs)
+        insp = self.inspector
+        name_digits_classes(insp)
+        self.images, self.labels = self._load_images(images, labels)
+        self._width = int(width)
+        self._widgets = {}
+        self._links = []
+        self._lock = threading.RLock()
+        self._pushed_key = None
+        self._predicted = None
+        self._probabilities = None
+
+        self._build_header()
+        self._tab_boxes = [widgets.VBox([widgets.HTML(f"<i>{TAB_TITLES[name]}: building…</i>")])
+                           for name in TABS]
+        self.tabs = widgets.Tab(self._tab_boxes, titles=[TAB_TITLES[name] for name in TABS])
+        self.tabs.add_class("cnnwidgets-explorer-tabs")
+        self.children = [self._header, self.tabs, self.status]
+        self.add_class("cnnwidgets-explorer")
+
+        self.set_trait("image_index", self._validate_image_index({"value": image_index}))
+        self._predict(self.image)
+        self.set_trait("class_index", self._predicted)
+        self._build_layer_browser(layer)
+        self.observe(self._on_image_index, "image_index")
+        self.observe(self._on_layer, "layer")
+        self.observe(self._on_tab, "tab")
+        self.observe(self._describe, ["image_index", "class_index", "layer"])
+        traitlets.link((self.tabs, "selected_index"), (self, "tab"),
+                       transform=(lambda i: TABS[i or 0], TABS.index))
+        self.thumbnails.select(self.image_index if self.image_index >= 0 else None)
+        self._pushed_key = self.inspector.prepare(self.image)[2]
+        self._describe()
+        self.tab = tab
+        if self.tab == "layers":  # (no change event then)
+            self._ensure("layers")
+
+    # ================================================================ images
+    def _load_images(self, images, labels):
+        insp = self.inspector
+        if images is None:
+            if not is_embedded_digits_model(insp):
+                raise InvalidImageError(
+                    f"Explorer needs images: pass images=... as a batch (N, H, W, C) matching the model input "
+                    f"{format_shape(insp.input_shape)}"
+                )
+            from ...demo import digits_samples
+
+            images, default_labels = digits_samples()
+            labels = default_labels if labels is None else labels
+        return image_batch(insp, images, labels)
+
+    @property
+    def image(self):
+        """The image every tab shows (``images[image_index]``, or the LayerBrowser's own input for -1)."""
+        if self.image_index >= 0:
+            return self.images[self.image_index]
+        return self.layer_browser.image
+
+    @property
+    def probabilities(self):
+        """Class probabilities of :attr:`image` (``(num_classes,)``)."""
+        return None if self._probabilities is None else self._probabilities.copy()
+
+    @property
+    def predicted_class(self):
+        """Index of the most probable class of :attr:`image`."""
+        return self._predicted
+
+    def _predict(self, image):
+        self._probabilities = self.inspector.predict(image)
+        self._predicted = int(np.argmax(self._probabilities))
+        return self._predicted
+
+    # ================================================================ traits
+    @traitlets.validate("image_index")
+    def _validate_image_index(self, proposal):
+        index, count = int(proposal["value"]), len(self.images)
+        if not -1 <= index < count:
+            raise traitlets.TraitError(
+                f"image_index {index} is out of range: there are {count} images (0 to {count - 1}); "
+                "-1 means the LayerBrowser's uploaded or drawn input"
+            )
+        return index
+
+    @traitlets.validate("class_index")
+    def _validate_class_index(self, proposal):
+        index, count = int(proposal["value"]), self.inspector.num_classes
+        if not 0 <= index < count:
+            raise traitlets.TraitError(f"class_index {index} is out of range: the model has {count} classes "
+                                       f"(0 to {count - 1})")
+        return index
+
+    @traitlets.validate("layer")
+    def _validate_layer(self, proposal):
+        try:
+            return self.inspector.layer(proposal["value"]).path
+        except CNNWidgetsError as exc:
+            raise traitlets.TraitError(str(exc)) from None
+
+    @property
+    def class_name(self):
+        """Name of :attr:`class_index`; set a name to pick a class by name."""
+        return self.inspector.class_name(self.class_index)
+
+    @class_name.setter
+    def class_name(self, name):
+        self.class_index = self.inspector.class_index(str(name))
+
+    # ================================================================= header
+    def _build_header(self):
+        insp = self.inspector
+        self._title = widgets.HTML(
+            f"<b>{html.escape(insp.model.name)}</b> · input {format_shape(insp.input_shape)} → "
+            f"{insp.num_classes} classes · "
+            f"{len(self.images)} images: pick one, every tab shows it"
+        )
+        self.thumbnails = ThumbnailStrip(self.images, insp.input_range, thumb=40, width=self._width - 100)
+        self.thumbnails.on_pick(self._thumbnail_picked)
+        self.previous_image = widgets.Button(icon="chevron-left", tooltip="previous image",
+                                             layout=widgets.Layout(width="36px"))
+        self.next_image = widgets.Button(icon="chevron-right", tooltip="next image",
+                                         layout=widgets.Layout(width="36px"))
+        self.previous_image.add_class("cnnwidgets-explorer-previous")
+        self.next_image.add_class("cnnwidgets-explorer-next")
+        self.previous_image.on_click(lambda _: self._step_image(-1))
+        self.next_image.on_click(lambda _: self._step_image(1))
+        self.caption = widgets.HTML(layout=widgets.Layout(min_height="1.5em"))
+        self.caption.add_class("cnnwidgets-explorer-caption")
+        strip = widgets.HBox([self.previous_image, self.thumbnails.widget, self.next_image],
+                             layout=widgets.Layout(align_items="center"))
+        self._header = widgets.VBox([self._title, strip, self.caption],
+                                    layout=widgets.Layout(margin="0 0 6px 0"))
+        self._header.add_class("cnnwidgets-explorer-header")
+
+    def _thumbnail_picked(self, index):
+        self.image_index = index
+
+    def _step_image(self, step):
+        start = self.image_index if self.image_index >= 0 else (0 if step > 0 else len(self.images))
+        self.image_index = (start + step) % len(self.images)
+
+    def _describe(self, change=None):
+        names = [self.inspector.class_name(i) for i in range(self.inspector.num_classes)]
+        if self.image_index >= 0:
+            where = f"image {self.image_index}"
+            if self.labels is not None:
+                where += f" · label <b>{html.escape(names[int(self.labels[self.image_index])])}</b>"
+        else:
+            where = "the Layers tab's own input (upload or drawing)"
+        predicted = ""
+        if self._predicted is not None:
+            p = self._probabilities[self._predicted]
+            predicted = f" · predicted <b>{html.escape(names[self._predicted])}</b> ({p:.0%})"
+        self.caption.value = (
+            f"<span style='font-size:13px'>{where}{predicted} · class explained: "
+            f"<b>{html.escape(names[self.class_index])}</b> · layer <b>{html.escape(self.layer)}</b></span>"
+        )
+
+    # ================================================================== tabs
+    @property
+    def layer_browser(self):
+        """The :class:`~cnnwidgets.LayerBrowser` tab (built with the Explorer)."""
+        return self._widgets["layers"]
+
+    @property
+    def filter_grid(self):
+        """The :class:`~cnnwidgets.FilterGrid` tab (built when first read or shown)."""
+        return self._ensure("filters")
+
+    @property
+    def occlusion_painter(self):
+        """The :class:`~cnnwidgets.OcclusionPainter` tab (built when first read or shown)."""
+        return self._ensure("occlusion")
+
+    @property
+    def saliency_overlay(self):
+        """The :class:`~cnnwidgets.SaliencyOverlay` tab (built when first read or shown)."""
+        return self._ensure("saliency")
+
+    @property
+    def built_tabs(self):
+        """Names of the tabs built so far."""
+        return tuple(name for name in TABS if name in self._widgets)
+
+    def widget(self, tab=None):
+        """The widget of ``tab`` (default: the tab shown), built if needed."""
+        return self._ensure(self.tab if tab is None else tab)
+
+    def _ensure(self, name):
+        if name not in TABS:
+            raise ValueError(f"unknown tab {name!r}; use one of {', '.join(TABS)}")
+        with self._lock:
+            widget = self._widgets.get(name)
+            if widget is None:
+                builder = {"filters": self._build_filter_grid, "occlusion": self._build_occlusion_painter,
+                           "saliency": self._build_saliency_overlay}[name]
+                widget = self._widgets[name] = builder()
+                self._tab_boxes[TABS.index(name)].children = (widget,)
+            return widget
+
+    def _on_tab(self, change):
+        try:
+            self._ensure(change["new"])
+        except Exception as exc:  # a tab that cannot be built says why, the others keep working
+            self._tab_boxes[TABS.index(change["new"])].children = (
+                widgets.HTML(f"<span class='cnnwidgets-error' style='color:#b3261e'>"
+                             f"{html.escape(TAB_TITLES[change['new']])} cannot be shown: "
+                             f"{html.escape(str(exc))}</span>"),
+            )
+            self.show_error(exc)
+
+    def _link(self, source, target, transform=None):
+        self._links.append(widgets.link(source, target, transform=transform))
+
+    # -------------------------------------------------------------- builders
+    # The tabs are composed through the public classes of ``cnnwidgets.widgets``
+    # (never a widget's own modules), imported when the tab is built.
+    def _build_layer_browser(self, layer):
+        from .. import LayerBrowser
+
+        browser = LayerBrowser(self.inspector, images=self.images, labels=self.labels, layer=layer,
+                               width=self._width - 20)
+        if browser.thumbnails is not None:  # the Explorer's strip above the tabs replaces it
+            browser.thumbnails.widget.layout.display = "none"
+        self._widgets["layers"] = browser
+        self._tab_boxes[0].children = (browser,)
+        self.set_trait("layer", browser.layer)
+        self._link((self, "image_index"), (browser, "image_index"))
+        self._link((self, "layer"), (browser, "layer"))
+        # An upload or a drawing replaces the LayerBrowser's input (image_index -1): the
+        # other tabs follow. These observers run after the LayerBrowser's own ones.
+        browser.upload.observe(self._browser_input_changed, "value")
+        if browser.pad is not None:
+            browser.pad.on_change(self._browser_input_changed)
+        return browser
+
+    def _build_filter_grid(self):
+        from .. import FilterGrid
+
+        grid = FilterGrid(self.inspector, layer=self.layer, image=self.image)
+        # FilterGrid.layer may be None (a model without conv layers): the Explorer keeps its layer then.
+        self._link((self, "layer"), (grid, "layer"), transform=(lambda v: v, lambda v: self.layer if v is None else v))
+        return grid
+
+    def _build_occlusion_painter(self):
+        from .. import OcclusionPainter
+
+        painter = OcclusionPainter(self.inspector, self.image, class_index=self.class_index)
+        # Its "predicted class" entry sets None: for the Explorer that is the predicted class's index.
+        self._link((self, "class_index"), (painter, "class_index"),
+                   transform=(lambda v: v, lambda v: self._predicted if v is None else v))
+        return painter
+
+    def _build_saliency_overlay(self):
+        from .. import SaliencyOverlay
+
+        overlay = SaliencyOverlay(self.inspector, self.image, class_index=self.class_index,
+                                  layer=self._spatial_layer(self.layer, None))
+        self._link((self, "class_index"), (overlay, "class_index"))
+        return overlay
+
+    def _spatial_layer(self, path, default):
+        """``path`` if Grad-CAM can use it, else ``default``."""
+        overlay = self._widgets.get("saliency")
+        if overlay is not None:
+            return path if path in overlay.cam_layers else default
+        record = self.inspector.layer(path)
+        return path if record.is_spatial and not record.is_model else default
+
+    # ============================================================= observers
+    def _on_image_index(self, change):
+        self.thumbnails.select(change["new"] if change["new"] >= 0 else None)
+        self._push_image()
+
+    def _browser_input_changed(self, change):
+        if self.layer_browser.image_index == -1:
+            self._push_image()
+
+    def _push_image(self):
+        """Show :attr:`image` in every built tab but the LayerBrowser (linked by index) and reset the class."""
+        image = self.image
+        if image is None:
+            return
+        key = self.inspector.prepare(image)[2]
+        if key == self._pushed_key:
+            return
+        self._pushed_key = key
+        predicted = self._predict(image)
+        for name in ("filters", "occlusion", "saliency"):
+            widget = self._widgets.get(name)
+            if widget is not None:
+                widget.image = image
+        self.class_index = predicted
+        self._describe()
+
+    def _on_layer(self, change):
+        overlay = self._widgets.get("saliency")
+        if overlay is not None:
+            path = self._spatial_layer(change["new"], None)
+            if path is not None:
+                overlay.layer = path
+
+    # ================================================================ actions
+    def wait(self, timeout=60):
+        """Block until every built tab has drawn its pending computations (for scripts and tests)."""
+        for widget in list(self._widgets.values()):
+            widget.wait(timeout)
+
+    def stop(self):
+        """Stop the running computations of every tab."""
+        for widget in list(self._widgets.values()):
+            widget.stop()
+
+    def snapshot(self):
+        """The shown tab as one uint8 RGBA array, under a line naming the image, class and layer."""
+        widget = self.widget()
+        names = self.inspector.class_name
+        where = f"image {self.image_index}" if self.image_index >= 0 else "uploaded/drawn input"
+        line = (f"{self.inspector.model.name} · {TAB_TITLES[self.tab]} · {where} · "
+                f"predicted {names(self._predicted)} · class {names(self.class_index)} · layer {self.layer}")
+        body = widget.snapshot()
+        return stack_panels([text_rgba(line, height=16), body], axis=0, gap=6, background=_WHITE)
+
+    def _snapshot_panels(self):
+        return [self.snapshot()]

@@ -1,0 +1,64 @@
+"""OcclusionPainter's compute step: live scores for the occluder, and the sweep.
+
+Both run on workers where the latest request wins; a result is drawn only if
+it is still the latest (the runner's guard, ``common.runner``).
+"""
+
+import numpy as np
+
+__all__ = ["OcclusionCompute"]
+
+
+class OcclusionCompute:
+    """Mixin of :class:`~cnnwidgets.OcclusionPainter`: the live-score and sweep jobs."""
+
+    # ============================================================ live scores
+    def _request_scores(self):
+        """Submit one forward pass for the current occluder; the latest request wins."""
+        insp, image, fill, spec = self.inspector, self.image, self.fill, self.class_index
+        box, mask = self._current_occluder()
+
+        def compute(cancel):
+            cached_image, base = self._uncovered
+            if cached_image is not image:  # (images are immutable: identity is enough, no re-hashing)
+                base = insp.predict(image)
+                self._uncovered = (image, base)
+            if box is None and mask is None:
+                probs = base
+            else:
+                probs = insp.occlude(image, box=box, fill=fill, mask=mask)
+            predicted = int(np.argmax(base))
+            return base, probs, (spec if spec is not None else predicted), predicted
+
+        self._submit(compute, self._show_scores)
+
+    # ================================================================== sweep
+    def _start_sweep(self):
+        """Submit the occlusion map job at the current settings; returns a dict its outcome lands in."""
+        insp, image, fill, spec = self.inspector, self.image, self.fill, self.class_index
+        patch, stride = self.patch, self.stride
+        outcome = {}
+        self.clear_message()
+
+        def compute(cancel):
+            target = insp.class_index(spec, image=image)  # None: the predicted class
+            values = insp.occlusion_map(image, class_index=target, patch=patch, stride=stride, fill=fill,
+                                        progress=self._report_progress, cancel=cancel)
+            return values, dict(target=target, patch=patch, stride=stride, fill=fill)
+
+        def on_result(result):
+            if image is not self.image:
+                return  # the image changed meanwhile: this map belongs to the old one
+            values, info = result
+            outcome["result"] = values
+            self._sweep_info = info
+            self.set_trait("heatmap", values)
+            self._draw_heatmap()
+
+        def on_error(exc):
+            outcome["error"] = exc
+            self.show_error(exc)
+
+        self._sweep_runner.submit(compute, on_result, on_error)
+        return outcome
+

@@ -1,0 +1,38 @@
+"""A titled canvas panel of the SaliencyOverlay."""
+
+import html
+
+import ipywidgets as widgets
+
+from ..common.canvas import ImageCanvas
+
+__all__ = ["TitledCanvas"]
+
+
+class TitledCanvas(widgets.VBox):
+    """A :class:`ImageCanvas` with a one-line title above it.
+
+    Parameters
+    ----------
+    title : str
+        Text of the title.
+    width, height, zoom
+        As for :class:`ImageCanvas`.
+    """
+
+    def __init__(self, title, width, height, zoom=1.0, **kwargs):
+        self.canvas = ImageCanvas(width, height, zoom)
+        self.title_label = widgets.HTML(layout=widgets.Layout(margin="0px", height="1.5em"))
+        layout = widgets.Layout(align_items="center", margin="0 4px")
+        super().__init__([self.title_label, self.canvas], layout=layout, **kwargs)
+        self.title = title
+
+    @property
+    def title(self):
+        """The title text."""
+        return self._title
+
+    @title.setter
+    def title(self, text):
+        self._title = str(text)
+        self.title_label.value = f"<b style='font-size:12px'>{html.escape(self._title)}</b>"

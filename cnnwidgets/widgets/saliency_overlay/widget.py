@@ -1,0 +1,279 @@
+"""SaliencyOverlay: where the network looked, by gradient and by Grad-CAM.
+
+The image, the attribution map and the map laid over the image, side by
+side; a *Compare* tab puts several methods, classes or layers next to each
+other for the same image so that one sees where they agree.
+
+The class is assembled from :mod:`.state` (traits and validation),
+:mod:`.compute` (requests and the worker's computation) and :mod:`.view`
+(controls, panels, drawing); this module holds the constructor, the public
+API and the observers that connect them.
+"""
+
+import numpy as np
+import traitlets
+
+from ...errors import CNNWidgetsError
+from ...render import image_to_rgba
+from ...render.saliency import display_zoom, is_diverging
+from ..common.runner import WIDGET_WORKER_LINGER, LatestRequestRunner
+from .compute import SaliencyCompute
+from .controls import BASELINES
+from .state import DEFAULT_COLORMAP, DEFAULT_SIGNED_COLORMAP, SaliencyState
+from .view import SaliencyView
+
+__all__ = ["SaliencyOverlay"]
+
+
+class SaliencyOverlay(SaliencyView, SaliencyCompute, SaliencyState):
+    """Show where the network looked: gradient saliency and Grad-CAM over the image.
+
+    Parameters
+    ----------
+    model : keras.Model or Inspector
+        The classifier; widgets on the same model share one inspector.
+    image : array_like
+        ``(H, W)``, ``(H, W, C)`` or ``(1, H, W, C)`` display image
+        (uint8 0-255 or float in the inspector's ``input_range``).
+    class_names : sequence of str, optional
+        One name per class.
+    preprocess : callable, optional
+        Maps display images to model inputs (e.g.
+        ``keras.applications.mobilenet_v2.preprocess_input``).
+    method : str, optional
+        One of :attr:`available_methods`; default ``"gradcam"``, or
+        ``"vanilla"`` for a model without spatial layers.
+    class_index : int or str, optional
+        Class to explain (index or name); default the predicted class.
+    layer : str, optional
+        Grad-CAM layer (name or path); default the last convolution layer.
+    top_k : int
+        Number of one-click class buttons.
+    **traits
+        Initial values of the other traits (``opacity``, ``colormap``,
+        ``signed``, ``clip_percentile``, ``samples``, ``noise``, ``steps``,
+        ``baseline``, ``compare``, ``compare_by``, ``compare_methods``,
+        ``compare_classes``, ``compare_layers``). ``baseline`` may also be
+        an image (a custom Integrated Gradients baseline).
+
+    Attributes
+    ----------
+    image_canvas, heatmap_canvas, overlay_canvas : ImageCanvas
+        The three panels; each holds the image at its own resolution and
+        the browser enlarges it with crisp pixels. ``.image`` is the RGBA
+        last drawn.
+    compare_canvases : list of ImageCanvas
+        One overlay per compared map, in compare mode.
+    class_picker : ClassPicker
+        The class buttons and the class-name box.
+
+    Examples
+    --------
+    >>> import cnnwidgets as cw
+    >>> images, labels = cw.demo.digits_samples()
+    >>> view = cw.SaliencyOverlay(cw.demo.digits_model(), images[7])
+    >>> view.method = "smoothgrad"
+    >>> view.wait(); view.heatmap.shape
+    (28, 28)
+    """
+
+    def __init__(self, model, image, class_names=None, preprocess=None, *, method=None, class_index=None,
+                 layer=None, top_k=5, **traits):
+        super().__init__(model, class_names=class_names, preprocess=preprocess)
+        # The worker stays alive between requests (starting a thread per class
+        # switch costs a millisecond or more on a busy machine), and the
+        # progress bar appears only when a slow method reports progress.
+        self._runner = LatestRequestRunner(on_busy=self._busy_changed, linger=WIDGET_WORKER_LINGER)
+        self._ready = False
+        self._result = None
+        self._rendering = None
+        self._custom_baseline = None
+        self._probabilities = None
+        self._predicted = None
+        self._image_rgba = None
+        self._syncing = False
+        self._index_names = ()
+        self._cam_layers, self._cam_problem = self._find_cam_layers()
+        self._hold_requests = 0
+        self._requested = False
+        if self._cam_layers:
+            self.layer = self.inspector.default_cam_layer.path if layer is None else layer
+
+        self._build_controls(top_k)
+        self._build_layout()
+
+        baseline = traits.pop("baseline", "black")
+        if not isinstance(baseline, str):
+            self.custom_baseline = baseline
+            baseline = "custom"
+        unknown = set(traits) - set(self.trait_names())
+        if unknown:
+            raise TypeError(f"SaliencyOverlay got unexpected arguments: {', '.join(sorted(unknown))}")
+
+        self.image = image
+        self.method = method if method is not None else ("gradcam" if self._cam_layers else "vanilla")
+        if class_index is not None:
+            self.class_index = class_index
+        self.baseline = baseline
+        self.compare_methods = traits.pop(
+            "compare_methods", [m for m in ("vanilla", "smoothgrad", "integrated_gradients", "gradcam")
+                                if m in self.available_methods]
+        )
+        self.compare_classes = traits.pop("compare_classes", self.class_picker.order[:3])
+        self.compare_layers = traits.pop("compare_layers", self._default_compare_layers())
+        for name, value in traits.items():
+            setattr(self, name, value)
+        if self._cam_problem:
+            self.show_message(self._cam_problem, "warning")
+        self._ready = True
+        # The trait starts at 0, so a first class of 0 fires no change event.
+        self.class_picker.select(self.class_index)
+        self._draw_legend()
+        self._request()
+
+    # ------------------------------------------------------------- public API
+    @property
+    def heatmap(self):
+        """The map shown: float32 ``(H, W)`` at input resolution (None before the first result)."""
+        return None if self._result is None else self._result.values
+
+    @property
+    def heatmap_limits(self):
+        """``(low, high)``: the map values at the two ends of the colour legend."""
+        return None if self._rendering is None else self._rendering.limits
+
+    @property
+    def compare_heatmaps(self):
+        """``[(title, map), ...]`` of the Compare tab (empty outside compare mode)."""
+        if self._result is None:
+            return []
+        return [(spec.title, values) for spec, values in self._result.compared]
+
+    @property
+    def compare_canvases(self):
+        """The overlay canvases of the Compare tab, in panel order."""
+        return [view.canvas for view in self._compare_views]
+
+    @property
+    def class_name(self):
+        """Name of the class explained; set it to pick a class by name."""
+        return self.inspector.class_name(self.class_index)
+
+    @class_name.setter
+    def class_name(self, name):
+        self.class_index = str(name)
+
+    @property
+    def probabilities(self):
+        """Class probabilities of the image, ``(num_classes,)``."""
+        return self._probabilities
+
+    @property
+    def custom_baseline(self):
+        """The custom Integrated Gradients baseline image (setting one selects it)."""
+        return self._custom_baseline
+
+    @custom_baseline.setter
+    def custom_baseline(self, image):
+        from ...backend.images import as_image
+
+        self._custom_baseline = np.array(as_image(image, self.inspector.input_shape), np.float32)
+        self._baseline_menu.options = [(label, key) for key, label in BASELINES.items()]
+        if self.baseline == "custom":
+            self._request()
+        else:
+            self.baseline = "custom"
+
+    def stop(self):
+        """Stop the running computation (the Stop button); the last map stays shown."""
+        if not self._runner.busy:
+            return
+        super().stop()  # returns after a draw under way, so that this message stays
+        self.show_message("Stopped. The map shown is from the previous settings; "
+                          "change any setting to compute again.", "warning")
+
+    # ------------------------------------------------------------ observers
+    @traitlets.observe("image")
+    def _image_changed(self, change):
+        image = change.new
+        self._image_rgba = image_to_rgba(image, self.inspector.input_range)
+        height, width = image.shape[:2]
+        zoom = display_zoom(height, width)
+        for view in (self._image_view, self._heat_view, self._overlay_view):
+            view.canvas.zoom = zoom
+        self._sync_legend_width()
+        self.image_canvas.show(self._image_rgba)
+        previous = self._predicted
+        try:
+            probabilities = self.inspector.predict(image)
+        except CNNWidgetsError as exc:
+            self.show_error(exc)
+            return
+        self._probabilities = probabilities
+        self._predicted = int(np.argmax(probabilities))
+        names = self._class_names()
+        top = self._predicted
+        self._image_view.title = f"Image \u00b7 predicted {names[top]} ({100 * probabilities[top]:.1f}%)"
+        self.class_picker.set_choices(probabilities, names)
+        self._update_class_choices()
+        with self._one_request():
+            if previous is None or self.class_index == previous:
+                # The explained class follows the prediction unless the user chose another.
+                self.class_index = self._predicted
+            self._request()
+
+    @traitlets.observe("class_index")
+    def _class_changed(self, change):
+        self.class_picker.select(change.new)
+        self._request()
+
+    @traitlets.observe("method")
+    def _method_changed(self, change):
+        self._show_method_controls()
+        self._match_colormap()
+        self._request()
+
+    @traitlets.observe("layer", "samples", "noise", "steps", "baseline", "compare_by", "compare_methods",
+                       "compare_classes", "compare_layers")
+    def _settings_changed(self, change):
+        if change.name in ("compare_by",):
+            self._show_compare_choices()
+        self._request()
+
+    @traitlets.observe("signed")
+    def _signed_changed(self, change):
+        self._match_colormap()
+        self._request()
+
+    def _match_colormap(self):
+        """A signed map needs a diverging colormap centred on zero; an absolute one a sequential map."""
+        signed = self._display_signed(self.method)
+        if signed and not is_diverging(self.colormap):
+            self.colormap = DEFAULT_SIGNED_COLORMAP
+        elif not signed and is_diverging(self.colormap):
+            self.colormap = DEFAULT_COLORMAP
+        self._update_colormap_menu()
+        self._draw_legend()
+
+    @traitlets.observe("compare")
+    def _compare_changed(self, change):
+        self._tabs.selected_index = 1 if change.new else 0
+        self._request()
+
+    @traitlets.observe("opacity", "colormap", "clip_percentile")
+    def _display_changed(self, change):
+        if change.name == "colormap":
+            self._update_colormap_menu()
+            self._draw_legend()
+        if self._ready:
+            self._redraw()
+
+    def _busy_changed(self, busy):
+        if not busy:
+            self._set_busy(False)
+
+    def _report_progress(self, done, total):
+        if self.progress.layout.visibility != "visible":
+            self.progress.layout.visibility = "visible"
+        super()._report_progress(done, total)
+

@@ -377,3 +377,20 @@ def test_spearman_matches_a_brute_force_rank_correlation():
     want = 1 - 6 * np.sum((ra - rb) ** 2) / (n * (n * n - 1))
     assert spearman(a, b) == pytest.approx(want)
     assert spearman(a, a) == pytest.approx(1.0)
+
+
+def test_auto_computes_in_full_until_the_incremental_pass_is_compiled(small_cnn):
+    model, image = small_cnn
+    insp = cw.Inspector(model)
+    want = insp.occlusion_map(image, 3, patch=6, stride=3, method="full")
+    insp.clear_cache()
+    got = insp.occlusion_map(image, 3, patch=6, stride=3)  # auto: not compiled yet
+    assert insp.occlusion_stats.sweep.mode == "full"
+    assert "background" in insp.occlusion_stats.sweep.reason
+    plan = insp._incremental.plan((6, 6))
+    assert plan.ready.wait(120), "the background warm-up never finished"
+    insp.clear_cache()
+    got = insp.occlusion_map(image, 3, patch=6, stride=3)
+    assert insp.occlusion_stats.sweep.mode == "incremental"
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert insp.trace_counts["incremental"] == 1

@@ -265,6 +265,9 @@ class OcclusionMethods:
                 f"incremental would still do {plan.flops_fraction:.0%} of the work "
                 f"(full computation from {plan.switch_path})"
             )
+        if method == "auto" and not plan.ready.is_set():
+            engine.warm_up_in_background(plan)
+            return "full", None, "compiling the incremental pass in the background"
         return ("approximate" if tau < 1.0 else "incremental"), plan, ""
 
     def _clean_maps(self, model_input, key):

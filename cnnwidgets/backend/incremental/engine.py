@@ -16,6 +16,7 @@ window. A layer computed in full first *materializes* its windowed inputs
 so one trace serves every position.
 """
 
+import threading
 import time
 
 from .plan import Plan, Ref, _map_refs, flatten, MultiOutputError
@@ -51,6 +52,7 @@ class IncrementalEngine:
         self.available, self.reason = False, ""
         self._shapes = None
         self._plans = {}
+        self._lock = threading.Lock()
         graph = inspector.graph
         if graph is None:
             self.reason = "subclassed model: its layers cannot be reached"
@@ -72,9 +74,33 @@ class IncrementalEngine:
         plan = self._plans.get(key)
         if plan is None:
             plan = Plan(self.steps, self.shapes(), self.input_key, key[0], key[1], key[2])
-            plan.clean_keys = tuple(sorted(plan.windows))
             self._plans[key] = plan
         return plan
+
+    def warm_up_in_background(self, plan):
+        """Compile and run ``plan``'s function once on a worker thread (idempotent).
+
+        Tracing and graph optimization of a big model take seconds; ``method="auto"``
+        keeps computing in full until :attr:`Plan.ready` is set, so nobody waits.
+        """
+        with self._lock:
+            if plan.warming or plan.ready.is_set():
+                return
+            plan.warming = True
+        threading.Thread(target=self._warm_up, args=(plan,), name="cnnwidgets-incremental-warm-up",
+                         daemon=True).start()
+
+    def _warm_up(self, plan):
+        import numpy as np
+        import tensorflow as tf
+
+        try:
+            channels = self._inspector.input_shape[-1]
+            clean = {k: tf.zeros((1,) + tuple(self._shapes[k])) for k in plan.clean_keys}
+            self.probabilities(plan, clean, np.zeros((1, *plan.rect, channels), np.float32), [0], [0])
+        except Exception:  # noqa: BLE001 (a failed warm-up only means auto keeps running in full)
+            with self._lock:
+                plan.warming = False
 
     def shapes(self):
         """``{key: shape without batch}`` of every tensor (traces the clean pass once)."""
@@ -129,8 +155,9 @@ class IncrementalEngine:
             Top-left corners of the rectangle, ``0 <= y <= H - rect_h``.
         """
         fn = self._incremental_fn(plan)
-        out = fn(patches, plan.offsets(ys, xs), tuple(clean[k] for k in plan.clean_keys))
-        return out.numpy()
+        out = fn(patches, plan.offsets(ys, xs), tuple(clean[k] for k in plan.clean_keys)).numpy()
+        plan.ready.set()
+        return out
 
     def _incremental_fn(self, plan):
         import tensorflow as tf

@@ -17,6 +17,7 @@ the plan switches to ordinary full computation.
 """
 
 import math
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -147,6 +148,11 @@ class Plan:
     windows: dict = field(default_factory=dict)  # key -> (n_y, n_x, table index)
     tables: list = field(default_factory=list)  # [(starts_y, starts_x)] per table index
     step_plans: list = field(default_factory=list)
+    #: Keys of the clean maps the compiled function reads, in argument order.
+    clean_keys: tuple = ()
+    #: Set once the plan's compiled function has run (``method="auto"`` waits for it).
+    ready: threading.Event = field(default_factory=threading.Event)
+    warming: bool = False
 
     def __post_init__(self):
         rules = catalogue()
@@ -155,6 +161,7 @@ class Plan:
         self._add_window(self.input_key, self.rect, starts)
         for step in self.steps:
             self.step_plans.append(self._plan_step(step, rules))
+        self.clean_keys = tuple(sorted(self.windows))
 
     # ----------------------------------------------------------------- planning
     def _add_window(self, key, sizes, starts, table=None):

@@ -572,3 +572,33 @@ def test_a_model_of_any_input_size_gets_a_new_canvas_for_a_new_image_size():
     assert painter.box == (26, 38, 30, 42)
     np.testing.assert_array_equal(painter.probabilities,
                                   cw.Inspector.for_model(model).occlude(large, box=(26, 38, 30, 42)))
+
+
+def test_compute_status_says_how_the_sweep_and_the_moves_ran(digits):
+    import html
+
+    import cnnwidgets as cw
+    from cnnwidgets.widgets.occlusion_painter import OcclusionPainter
+
+    model, _, images, _ = digits
+    inspector = cw.Inspector(model)  # its own stats, untouched by other tests
+    painter = OcclusionPainter(inspector, images[DIGIT])
+    painter.wait()
+    try:
+        assert painter.compute_status == ""
+        painter.box = (4, 4, 11, 11)
+        painter.wait()
+        move = inspector.occlusion_stats.move
+        assert painter.compute_status == f"Move: {move.summary()}"
+        assert move.mode in ("full", "incremental")
+        painter.sweep(patch=6, stride=3)
+        sweep = inspector.occlusion_stats.sweep
+        assert painter.compute_status == f"Sweep: {sweep.summary()}; Move: {move.summary()}"
+        assert sweep.summary() in html.unescape(painter.compute_label.value)
+        painter.sweep()  # the same map again: from the cache
+        assert painter.compute_status.startswith("Sweep: cached; Move: ")
+        with pytest.raises(traitlets.TraitError):
+            painter.compute_status = "fast"
+    finally:
+        painter.stop()
+        painter.wait()

@@ -14,7 +14,7 @@ from .occlusion import FILLS, box_mask, default_patch, fill_image, patch_positio
 __all__ = ["OcclusionMethods", "OcclusionStats"]
 
 #: ``method="auto"`` runs incrementally when the plan does at most this share of a full pass's work.
-AUTO_MAX_FLOPS = 0.5
+AUTO_MAX_FLOPS = 0.75
 #: Default projective-field threshold of the approximate mode.
 APPROXIMATE_TAU = 0.5
 

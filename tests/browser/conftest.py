@@ -427,7 +427,9 @@ def jupyter_environment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, A
         PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         PYTHONUNBUFFERED="1",
     )
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Kernels run with TensorFlow's default log level, as a user's do: cnnwidgets'
+    # quiet start (cnnwidgets.compat.load_keras) must keep the start-up lines away.
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
     env.pop("JUPYTER_TOKEN", None)
 
     subprocess.run(

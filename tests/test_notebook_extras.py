@@ -133,6 +133,7 @@ def test_every_notebook_runs_with_only_the_notebooks_extra(tmp_path, monkeypatch
     python = venv / "bin" / "python"
     env = _clean_environment()
     env.pop("TF_CPP_MIN_LOG_LEVEL")  # TensorFlow's default log level, as on a user's machine
+    env.pop("PYTEST_CURRENT_TEST", None)  # else ipykernel does not forward what C++ code writes to fd 2
     _run([str(python), "-m", "pip", "install", "--disable-pip-version-check", "--quiet", "--no-compile",
           _notebooks_line()], timeout=INSTALL_TIMEOUT_S, cwd=REPO, env=env)
     _run([str(python), "-m", "pip", "check"], timeout=120, env=env)

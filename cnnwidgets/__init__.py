@@ -17,7 +17,11 @@ from .errors import (
     InvalidParameterError,
     JobCancelled,
     LayerNotFoundError,
+    MissingDependencyError,
     NoSpatialLayerError,
+    UnknownMethodError,
+    PreprocessError,
+    PrivateAPIError,
     UnsupportedModelError,
 )
 
@@ -29,6 +33,9 @@ _LAZY = {
     "Inspector": "cnnwidgets.backend",
     "LayerRecord": "cnnwidgets.backend",
     "MaximizationResult": "cnnwidgets.backend",
+    "DrillDown": "cnnwidgets.backend.incremental",
+    "MethodSpec": "cnnwidgets.backend.methods",
+    "ParamSpec": "cnnwidgets.backend.methods",
     "LayerBrowser": "cnnwidgets.widgets",
     "FilterGrid": "cnnwidgets.widgets",
     "OcclusionPainter": "cnnwidgets.widgets",
@@ -45,9 +52,42 @@ __all__ = [
     "NoSpatialLayerError",
     "ClassNotFoundError",
     "UnsupportedModelError",
+    "UnknownMethodError",
     "JobCancelled",
+    "methods",
+    "get_method",
+    "PreprocessError",
+    "MissingDependencyError",
+    "PrivateAPIError",
     *_LAZY,
 ]
+
+
+def methods(family=None):
+    """The catalogue of explanation methods, as :class:`MethodSpec` objects.
+
+    Parameters
+    ----------
+    family : {"gradient", "cam", "perturbation"}, optional
+        Only the methods of one family.
+
+    Returns
+    -------
+    tuple of MethodSpec
+        Name, label, family, ``needs_layer``, ``params`` (``ParamSpec``:
+        kind, default, range), ``long``, description and paper of each
+        method that :meth:`Inspector.explain` accepts.
+    """
+    from .backend.methods import methods as catalogue_methods
+
+    return catalogue_methods(family)
+
+
+def get_method(name):
+    """The :class:`MethodSpec` called ``name``; raises :class:`UnknownMethodError` listing the valid names."""
+    from .backend.methods import get_method as catalogue_get_method
+
+    return catalogue_get_method(name)
 
 
 def __getattr__(name):

@@ -9,11 +9,15 @@ __all__ = [
     "CNNWidgetsError",
     "InvalidImageError",
     "InvalidParameterError",
+    "UnknownMethodError",
     "LayerNotFoundError",
     "NoSpatialLayerError",
     "ClassNotFoundError",
     "UnsupportedModelError",
     "JobCancelled",
+    "PreprocessError",
+    "MissingDependencyError",
+    "PrivateAPIError",
 ]
 
 
@@ -27,6 +31,13 @@ class InvalidImageError(CNNWidgetsError, ValueError):
 
 class InvalidParameterError(CNNWidgetsError, ValueError):
     """A method, fill, baseline or other option is not one of the accepted values."""
+
+
+class UnknownMethodError(InvalidParameterError, LookupError):
+    """An explanation method name is not in the catalogue (see ``cnnwidgets.methods()``)."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
 
 
 class LayerNotFoundError(CNNWidgetsError, LookupError):
@@ -53,3 +64,18 @@ class UnsupportedModelError(CNNWidgetsError, TypeError):
 
 class JobCancelled(CNNWidgetsError):
     """A long computation stopped because its ``cancel`` token was set."""
+
+
+class PreprocessError(CNNWidgetsError, RuntimeError):
+    """The user's ``preprocess`` callable raised; the original exception is chained."""
+
+
+class MissingDependencyError(CNNWidgetsError, ImportError):
+    """TensorFlow (or Keras on its TensorFlow backend) is not available; says what to install."""
+
+
+class PrivateAPIError(CNNWidgetsError, RuntimeError):
+    """A private API of Keras, ipycanvas or traitlets that cnnwidgets relies on has moved.
+
+    Its message names the installed version; see :mod:`cnnwidgets.compat`.
+    """

@@ -208,7 +208,7 @@ def test_mobilenetv2_base_resolves_and_gradcam_runs():
     record = insp.layer("mobilenetv2_1.00_96/block_16_project")
     assert record.is_conv and record.output_shape == (3, 3, 320) and record.parent == base.name
     assert insp.layer("block_16_project") is record
-    assert insp.default_cam_layer.path == "mobilenetv2_1.00_96/Conv_1"
+    assert insp.default_cam_layer.path == "mobilenetv2_1.00_96/out_relu"  # the last spatial output (issue 10)
 
     image = np.random.default_rng(0).uniform(0, 255, (96, 96, 3)).astype(np.float32)
     probs = insp.predict(image)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import traitlets
 
-from cnnwidgets.render.heatmap import heatmap_legend, heatmap_overlay, heatmap_range, heatmap_rgba
+from cnnwidgets.render.heatmap import heatmap_legend, heatmap_range, heatmap_rgba
 from cnnwidgets.widgets.occlusion_painter.geometry import centered_box, display_factor, mask_runs, stroke_mask
 
 DIGIT = 93  # a 9 whose score collapses when the lower stroke is covered
@@ -96,16 +96,6 @@ class TestHeatmapRendering:
         alpha = heatmap_rgba(values, opacity=1.0, fade=True)[0, :, 3]
         assert alpha[1] == 0 and alpha[0] == 255 and alpha[3] == 255
         assert 0 < alpha[2] < 255
-
-    def test_overlay_keeps_image_where_map_is_zero_with_fade(self):
-        image = np.zeros((6, 6, 4), np.uint8)
-        image[..., 1] = 200
-        image[..., 3] = 255
-        values = np.zeros((3, 3), np.float32)
-        values[0, 0] = 1.0
-        out = heatmap_overlay(image, values, opacity=1.0, fade=True)
-        assert np.array_equal(out[2:, 2:], image[2:, 2:])
-        assert not np.array_equal(out[:2, :2], image[:2, :2])
 
     def test_legend_has_bar_and_labels(self):
         legend = heatmap_legend(-0.5, 0.5, "RdBu_r", width=120)
@@ -600,3 +590,33 @@ def test_a_superseded_score_is_never_shown(painter):
     assert len(shown) == 1  # neither the superseded first nor the never-run second
     np.testing.assert_allclose(shown[0], final, rtol=1e-6)
     np.testing.assert_allclose(painter.chart.values, final[painter.chart.order], rtol=1e-6)
+
+
+def test_compute_status_says_how_the_sweep_and_the_moves_ran(digits):
+    import html
+
+    import cnnwidgets as cw
+    from cnnwidgets.widgets.occlusion_painter import OcclusionPainter
+
+    model, _, images, _ = digits
+    inspector = cw.Inspector(model)  # its own stats, untouched by other tests
+    painter = OcclusionPainter(inspector, images[DIGIT])
+    painter.wait()
+    try:
+        assert painter.compute_status == ""
+        painter.box = (4, 4, 11, 11)
+        painter.wait()
+        move = inspector.occlusion_stats.move
+        assert painter.compute_status == f"Move: {move.summary()}"
+        assert move.mode in ("full", "incremental")
+        painter.sweep(patch=6, stride=3)
+        sweep = inspector.occlusion_stats.sweep
+        assert painter.compute_status == f"Sweep: {sweep.summary()}; Move: {move.summary()}"
+        assert sweep.summary() in html.unescape(painter.compute_label.value)
+        painter.sweep()  # the same map again: from the cache
+        assert painter.compute_status.startswith("Sweep: cached; Move: ")
+        with pytest.raises(traitlets.TraitError):
+            painter.compute_status = "fast"
+    finally:
+        painter.stop()
+        painter.wait()

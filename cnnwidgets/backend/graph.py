@@ -9,13 +9,17 @@ instead executes the model node by node, descending into nested models, and
 hands back any layer's output tensor from the same pass that produced the
 prediction. Gradients with respect to those tensors are then ordinary tape
 gradients, and nothing about the user's model is cloned or mutated.
+
+The walk reads Keras internals (the functional graph's nodes); every such read
+goes through :mod:`cnnwidgets.compat`.
 """
 
 from dataclasses import dataclass, field
 
+from .. import compat
 from ..errors import UnsupportedModelError
 
-__all__ = ["LayerRecord", "ModelGraph", "LOGITS", "CAPTURE_ALL"]
+__all__ = ["LayerRecord", "ModelGraph", "LOGITS", "CAPTURE_ALL", "is_relu_family"]
 
 #: Key under which :meth:`ModelGraph.execute` returns the pre-activation scores.
 LOGITS = "__logits__"
@@ -78,16 +82,11 @@ class LayerRecord:
 
 
 def _keras():
-    import keras
-
-    return keras
+    return compat.load_keras()
 
 
 def _is_container(layer):
-    keras = _keras()
-    from keras.src.models.functional import Functional
-
-    return isinstance(layer, (keras.Sequential, Functional))
+    return compat.is_container_model(layer)
 
 
 def _output_shape(layer):
@@ -103,6 +102,21 @@ def _output_shape(layer):
     return tuple(None if d is None else int(d) for d in shape[1:])
 
 
+def is_relu_family(layer):
+    """True when ``layer`` ends in a ReLU (or capped ReLU such as ReLU6), fused or standalone.
+
+    Covers ``keras.layers.ReLU`` without a negative slope, ``Activation("relu")``
+    / ``Activation("relu6")``, and any layer built with ``activation="relu"`` or
+    ``"relu6"`` (Conv2D, Dense, SeparableConv2D, ...). Leaky ReLU, ELU, swish
+    and the like are not ReLUs and are left alone by guided backpropagation.
+    """
+    keras = _keras()
+    if isinstance(layer, keras.layers.ReLU):
+        return float(getattr(layer, "negative_slope", 0.0) or 0.0) == 0.0
+    activation = getattr(layer, "activation", None)
+    return activation is not None and activation in (keras.activations.relu, keras.activations.relu6)
+
+
 def _param_count(layer):
     try:
         return int(layer.count_params())
@@ -116,8 +130,7 @@ def _layers_of(model):
 
 
 def _producer(tensor):
-    history = getattr(tensor, "_keras_history", None)
-    return None if history is None else history[0]
+    return compat.producer_layer(tensor)
 
 
 class ModelGraph:
@@ -198,6 +211,35 @@ class ModelGraph:
             if record.is_model:
                 self._collect(layer, prefix=path + "/", depth=depth + 1, parent=path)
 
+    def feeding_paths(self):
+        """Paths of the layers the model's output depends on (nested models included)."""
+        paths = set()
+        self._collect_feeding(self.model, "", paths)
+        return paths
+
+    def _collect_feeding(self, model, prefix, paths):
+        keras = _keras()
+        if isinstance(model, keras.Sequential):
+            for layer in _layers_of(model):
+                paths.add(prefix + layer.name)
+                if _is_container(layer):
+                    self._collect_feeding(layer, prefix + layer.name + "/", paths)
+            return
+        # The same node table that execute() walks, keyed by the tensors each node makes.
+        producers = {id(t): node for nodes in compat.nodes_by_depth(model).values() for node in nodes for t in node.outputs}
+        stack, seen = list(model.outputs), set()
+        while stack:
+            node = producers.get(id(stack.pop()))
+            if node is None or id(node) in seen:
+                continue
+            seen.add(id(node))
+            if not node.operation or compat.node_is_input(node):
+                continue
+            paths.add(prefix + node.operation.name)
+            if _is_container(node.operation):
+                self._collect_feeding(node.operation, prefix + node.operation.name + "/", paths)
+            stack.extend(node.input_tensors)
+
     def _find_final_layer(self, model):
         keras = _keras()
         layer = _producer(model.outputs[0])
@@ -220,7 +262,7 @@ class ModelGraph:
         return name if name in _PROBABILITY_ACTIVATIONS else None
 
     # ---------------------------------------------------------------- execution
-    def execute(self, x, capture=()):
+    def execute(self, x, capture=(), transform=None):
         """Run the model on a batch and capture layer outputs from the same pass.
 
         Call this inside ``tf.function`` or under a ``GradientTape``.
@@ -231,6 +273,13 @@ class ModelGraph:
             A batch ``(B, H, W, C)`` of model inputs.
         capture : collection of str or ``CAPTURE_ALL``
             Layer paths whose outputs to return.
+        transform : callable, optional
+            ``transform(path, layer, output) -> output``, applied to every
+            layer's output (nested models included) before it is captured and
+            passed on. This is how explanation methods change a pass without
+            touching the model: guided backpropagation wraps the outputs of
+            ReLU-family layers in a gradient gate, Ablation-CAM zeroes one
+            channel of a layer. The layers themselves run unchanged.
 
         Returns
         -------
@@ -242,42 +291,45 @@ class ModelGraph:
             sigmoid, else the output itself.
         """
         captured = {}
-        output = self._run_model(self.model, x, "", capture, captured)
+        output = self._run_model(self.model, x, "", capture, captured, transform)
         captured.setdefault(LOGITS, output)
         return output, captured
 
-    def _run_model(self, model, inputs, prefix, capture, captured):
+    def _run_model(self, model, inputs, prefix, capture, captured, transform=None):
         keras = _keras()
         if isinstance(model, keras.Sequential):
             x = inputs
             for layer in _layers_of(model):
-                x = self._run_op(layer, (x,), {}, prefix, capture, captured)
+                x = self._run_op(layer, (x,), {}, prefix, capture, captured, transform)
             return x
         tensors = {id(model.inputs[0]): inputs}
-        for depth in sorted(model._nodes_by_depth, reverse=True):
-            for node in model._nodes_by_depth[depth]:
-                if not node.operation or node.is_input:
+        graph = compat.nodes_by_depth(model)
+        for depth in sorted(graph, reverse=True):
+            for node in graph[depth]:
+                if not node.operation or compat.node_is_input(node):
                     continue
                 if any(id(t) not in tensors for t in node.input_tensors):
                     continue
-                args, kwargs = node.arguments.fill_in(tensors)
-                outputs = self._run_op(node.operation, args, kwargs, prefix, capture, captured)
+                args, kwargs = compat.fill_in_node_arguments(node, tensors)
+                outputs = self._run_op(node.operation, args, kwargs, prefix, capture, captured, transform)
                 flat = outputs if isinstance(outputs, (list, tuple)) else [outputs]
                 for symbolic, value in zip(node.outputs, flat):
                     tensors[id(symbolic)] = value
         return tensors[id(model.outputs[0])]
 
-    def _run_op(self, op, args, kwargs, prefix, capture, captured):
+    def _run_op(self, op, args, kwargs, prefix, capture, captured, transform=None):
         path = prefix + op.name
         if _is_container(op):
             kwargs = {k: v for k, v in kwargs.items() if k not in ("training", "mask")}
-            result = self._run_model(op, args[0], path + "/", capture, captured)
+            result = self._run_model(op, args[0], path + "/", capture, captured, transform)
         elif op is self.final_layer and self.output_activation is not None:
             result, captured[LOGITS] = self._call_final(op, args, kwargs)
         else:
-            if getattr(op, "_call_has_training_arg", False):
+            if compat.call_has_training_arg(op):
                 kwargs = dict(kwargs, training=False)
             result = op(*args, **kwargs)
+        if transform is not None:
+            result = transform(path, op, result)
         if capture == CAPTURE_ALL or path in capture:
             captured[path] = result[0] if isinstance(result, (list, tuple)) else result
         return result

@@ -8,26 +8,29 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .. import compat
 from ..errors import (
     ClassNotFoundError,
     InvalidImageError,
     LayerNotFoundError,
     NoSpatialLayerError,
+    PreprocessError,
     UnsupportedModelError,
 )
 from .cache import ResultCache
+from .explaining import ExplainMethods
 from .gradients import SALIENCY_METHODS, GradientMethods
 from .graph import CAPTURE_ALL, LOGITS, ModelGraph, _is_container
 from .images import as_image, image_key
 from .maximization import MaximizationMethods, MaximizationResult
-from .occluding import OcclusionMethods
+from .occluding import OcclusionMethods, OcclusionStats
 
 __all__ = ["Inspector", "MaximizationResult", "SALIENCY_METHODS"]
 
 _INSPECTORS_ATTR = "_cnnwidgets_inspectors"
 
 
-class Inspector(OcclusionMethods, GradientMethods, MaximizationMethods):
+class Inspector(ExplainMethods, OcclusionMethods, GradientMethods, MaximizationMethods):
     """Bind a Keras model once and compute what the widgets show, as numpy.
 
     Every widget on the same model shares one inspector (see :meth:`for_model`)
@@ -62,7 +65,7 @@ class Inspector(OcclusionMethods, GradientMethods, MaximizationMethods):
     """
 
     def __init__(self, model, class_names=None, preprocess=None, input_range=(0.0, 255.0), cache_size=256):
-        import keras
+        keras = compat.load_keras()
 
         if not isinstance(model, keras.Model):
             raise UnsupportedModelError(
@@ -105,6 +108,8 @@ class Inspector(OcclusionMethods, GradientMethods, MaximizationMethods):
         self._functions_lock = threading.Lock()
         #: How many times each compiled function was traced (tests check 1).
         self.trace_counts = Counter()
+        #: How the last occlusion sweep and move ran (full or incremental) and their speed-ups.
+        self.occlusion_stats = OcclusionStats()
 
     # ---------------------------------------------------------------- sharing
     @classmethod
@@ -166,21 +171,30 @@ class Inspector(OcclusionMethods, GradientMethods, MaximizationMethods):
 
     @property
     def default_cam_layer(self):
-        """The last spatial convolution layer (else the last spatial layer).
+        """The layer CAM methods explain by default: the last spatial output before the head.
+
+        The last layer whose output has more than one spatial position
+        (``H * W > 1``) and that feeds the classification output, inside a
+        nested base when the base holds it: ``out_relu`` on MobileNetV2,
+        ``conv5_block3_out`` on ResNet50, ``mixed10`` on InceptionV3 (the
+        layer the keras.io Grad-CAM example and tf-keras-vis use). Layers after
+        the spatial axes collapse (global pooling, 1x1 heads) are skipped.
 
         Raises
         ------
         NoSpatialLayerError
             The model has no layer with ``(H, W, C)`` output.
         """
-        spatial = [r for r in self.spatial_layers if not r.is_model]
+        graph = self._require_graph("find a layer for class activation maps")
+        spatial = [r for r in graph.records if r.is_spatial and not r.is_model]
         if not spatial:
             raise NoSpatialLayerError(
                 "the model has no layer with spatial (H, W, C) output, so Grad-CAM has no feature "
                 "maps to weigh; use saliency(...) (input gradients) or occlusion_map(...) instead"
             )
-        convs = [r for r in spatial if r.is_conv]
-        return (convs or spatial)[-1]
+        feeding = graph.feeding_paths()
+        candidates = [r for r in spatial if r.path in feeding and _positions(r.output_shape) > 1]
+        return (candidates or spatial)[-1]
 
     def layer(self, spec):
         """Resolve a layer given by name, path (``"base/block_16_project"``), index or record.
@@ -287,12 +301,32 @@ class Inspector(OcclusionMethods, GradientMethods, MaximizationMethods):
     def _preprocess(self, batch):
         if self.preprocess is None:
             return batch.astype(np.float32, copy=False)
-        out = np.asarray(self.preprocess(np.array(batch, dtype=np.float32)), dtype=np.float32)
+        batch = np.array(batch, dtype=np.float32)
+        try:
+            out = np.asarray(self.preprocess(batch), dtype=np.float32)
+        except Exception as exc:
+            name = getattr(self.preprocess, "__qualname__", None) or type(self.preprocess).__name__
+            raise PreprocessError(
+                f"your preprocess function {name!r} raised {type(exc).__name__}: {exc} -- on a batch of "
+                f"shape {batch.shape} and dtype {batch.dtype} (display images, float32 in "
+                f"{self.input_range}); make it accept such a batch and return model inputs of the same "
+                "shape (the original error is chained below)"
+            ) from exc
         if out.shape != batch.shape:
             raise InvalidImageError(
                 f"preprocess changed the batch shape from {batch.shape} to {out.shape}; it must act per pixel"
             )
         return out
+
+    def _model_range(self):
+        """``(low, high)`` of model inputs: the display range mapped through ``preprocess``."""
+        ends = np.array([[[[self.input_range[0]]]], [[[self.input_range[1]]]]], np.float32)
+        ends = np.broadcast_to(ends, (2, 1, 1, self.input_shape[-1] or 1)).copy()
+        try:
+            mapped = self._preprocess(ends)
+        except Exception:
+            mapped = ends
+        return float(mapped.min()), float(mapped.max())
 
     # ------------------------------------------------------- compiled functions
     def _function(self, name, build):
@@ -322,8 +356,12 @@ class Inspector(OcclusionMethods, GradientMethods, MaximizationMethods):
 
         return self._function("forward", build)
 
-    def _scores(self, x, capture=()):
-        """(probabilities, logits, captured) for a batch, inside a tf.function."""
+    def _scores(self, x, capture=(), transform=None):
+        """(probabilities, logits, captured) for a batch, inside a tf.function.
+
+        ``transform`` is passed to :meth:`ModelGraph.execute` (explanation
+        methods that change a pass without touching the model).
+        """
         import tensorflow as tf
 
         if self.graph is None:
@@ -331,7 +369,7 @@ class Inspector(OcclusionMethods, GradientMethods, MaximizationMethods):
             if self.output_activation:
                 return output, tf.math.log(tf.maximum(output, 1e-12)), {}
             return tf.nn.softmax(output), output, {}
-        output, captured = self.graph.execute(x, capture)
+        output, captured = self.graph.execute(x, capture, transform)
         logits = tf.cast(captured.pop(LOGITS), tf.float32)
         output = tf.cast(output, tf.float32)
         probs = output if self.output_activation else tf.nn.softmax(logits)
@@ -498,11 +536,18 @@ class _ActivationsView(Mapping):
         return len(self._cached)
 
 
+def _positions(shape):
+    """Spatial positions ``H * W`` of an ``(H, W, C)`` shape; an unknown size counts as many."""
+    height, width = (d if d is not None else 2 for d in shape[:2])
+    return height * width
+
+
 def _subclassed_input_shape(model):
     """``(H, W, C)`` of a built subclassed model's single image input, else None.
 
     Subclassed Keras 3 models have no ``inputs``; the shape they were built
-    with (by a first call or ``model.build``) is in ``_build_shapes_dict``.
+    with (by a first call or ``model.build``) is in ``_build_shapes_dict``
+    (read through :func:`cnnwidgets.compat.built_input_shapes`).
     """
     try:
         inputs = model.inputs
@@ -511,7 +556,7 @@ def _subclassed_input_shape(model):
     if inputs:
         shapes = [tuple(t.shape) for t in inputs]
     else:
-        shapes = list((getattr(model, "_build_shapes_dict", None) or {}).values())
+        shapes = compat.built_input_shapes(model)
     if len(shapes) != 1 or shapes[0] is None or len(shapes[0]) != 4:
         return None
     return tuple(None if d is None else int(d) for d in shapes[0][1:])

@@ -42,12 +42,12 @@ import ipywidgets as widgets
 import numpy as np
 from ipycanvas import Canvas, MultiCanvas, hold_canvas
 
+from ...compat import forget_current_canvas, send_png_image
 from ...render import encode_png_fast, outline_box
 from .style import CRISP_CSS_CLASS, hex_to_rgba
 
 __all__ = [
     "drawing",
-    "forget_current_canvas",
     "send_rgba",
     "replay_when_ready",
     "pin_css_size",
@@ -71,33 +71,12 @@ def drawing():
         yield
 
 
-def forget_current_canvas():
-    """Make ipycanvas re-send its "switch to this canvas" command before the next draw.
-
-    A browser view that connects late has no current canvas yet (ipycanvas
-    issue 342); :func:`replay_when_ready` calls this before replaying.
-    """
-    # compat: forget_current_canvas() (ipycanvas' private _CANVAS_MANAGER._current_canvas)
-    from ipycanvas import canvas as canvas_module
-
-    manager = getattr(canvas_module, "_CANVAS_MANAGER", None)
-    if manager is not None and hasattr(manager, "_current_canvas"):
-        manager._current_canvas = None
-
-
 def send_rgba(canvas, rgba, x=0, y=0):
     """Draw uint8 RGBA ``rgba`` on ``canvas`` at ``(x, y)`` as one fast-encoded PNG.
 
     Call it inside :func:`drawing`.
     """
-    png = encode_png_fast(np.ascontiguousarray(rgba, np.uint8))
-    # compat: send_png_image(canvas, png_bytes, x, y) (ipycanvas' private send_draw_command and COMMANDS)
-    try:
-        from ipycanvas.canvas import COMMANDS
-
-        canvas._canvas_manager.send_draw_command(canvas, COMMANDS["putImageData"], [int(x), int(y)], [png])
-    except (ImportError, KeyError, AttributeError):  # another ipycanvas version: its slower public path
-        canvas.put_image_data(np.ascontiguousarray(rgba, np.uint8), int(x), int(y))
+    send_png_image(canvas, encode_png_fast(np.ascontiguousarray(rgba, np.uint8)), int(x), int(y))
 
 
 def replay_when_ready(canvas, redraw):

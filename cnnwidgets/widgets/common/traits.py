@@ -11,6 +11,7 @@ import numpy as np
 import traitlets
 
 from ...backend.images import as_image
+from ...compat import set_trait_value_quietly
 from ...errors import CNNWidgetsError
 from ...render import apply_colormap
 
@@ -63,18 +64,6 @@ class ClassTrait(traitlets.Any):
         super().__init__(default_value, allow_none=True, **kwargs)
 
 
-def _swap_quietly(obj, name, value, default):
-    """Store a trait value without notifying; return the value it replaced (``default`` if none).
-
-    The caller notifies when the value really changed.
-    """
-    # compat: set_trait_value_quietly(obj, name, value) (traitlets' private _trait_values)
-    values = obj._trait_values
-    old = values.get(name, default)
-    values[name] = value
-    return old
-
-
 class ArrayTrait(traitlets.Any):
     """A trait holding a numpy array (or ``None``) that notifies only on real changes.
 
@@ -85,7 +74,7 @@ class ArrayTrait(traitlets.Any):
 
     def set(self, obj, value):
         new_value = self._validate(obj, value)
-        old_value = _swap_quietly(obj, self.name, new_value, self.default_value)
+        old_value = set_trait_value_quietly(obj, self.name, new_value)
         if not _same_array(old_value, new_value):
             obj._notify_trait(self.name, old_value, new_value)
 

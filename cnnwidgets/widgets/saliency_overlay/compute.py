@@ -47,7 +47,7 @@ class SaliencyCompute:
         self._submit(lambda cancel: self._compute(request, cancel), self._show_result)
 
     def _make_request(self):
-        main = self._map_spec(self.method, self.class_index, self.layer)
+        main = self._map_spec(self.method, self.class_index, self.layer, title="main")
         return MapsRequest(image=self.image, image_rgba=self._image_rgba, main=main, compare=self._compare_specs())
 
     def _compare_specs(self):
@@ -67,6 +67,8 @@ class SaliencyCompute:
         return self.method if get_method(self.method).needs_layer else default_layer_method()
 
     def _map_spec(self, method, class_index, layer, title="method"):
+        """One map's request; ``title``: "main" (label and layer), "method" (label; the layer is in the
+        Compare note), "class" (class, probability and label) or "layer" (label, layer and its shape)."""
         spec = get_method(method)
         if title == "class":
             names = self._class_names()
@@ -74,8 +76,10 @@ class SaliencyCompute:
             text = f"{names[class_index]} ({100 * probability:.1f}%) \u00b7 {spec.label}"
         elif title == "layer":
             text = f"{spec.label} \u00b7 {layer} ({shape_text(self.inspector.layer(layer).output_shape[:2])})"
-        else:
+        elif title == "main":
             text = spec.label + (f" \u00b7 {layer}" if spec.needs_layer else "")
+        else:
+            text = spec.label
         return MapSpec(text, spec.name, int(class_index), layer if spec.needs_layer else "",
                        dict(self._params_of(spec.name)), spec.long)
 

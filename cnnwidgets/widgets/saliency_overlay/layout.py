@@ -174,7 +174,8 @@ class SaliencyLayout:
         show(self._compare_class_menu, self.compare_by == "class")
         show(self._compare_layer_menu, self.compare_by == "layer")
         if self.compare_by == "method":
-            note = "Each method uses its own parameters: pick it under Method to change them."
+            where = f"Methods that explain a layer explain {self.layer}. " if self.layer else ""
+            note = f"{where}Each method uses its own parameters: pick it under Method to change them."
         elif self.compare_by == "class":
             note = "The selected method, for each class."
         else:

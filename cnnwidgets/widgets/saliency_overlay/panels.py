@@ -12,6 +12,9 @@ __all__ = ["TitledCanvas"]
 class TitledCanvas(widgets.VBox):
     """A :class:`ImageCanvas` with a one-line title above it.
 
+    A title wider than the canvas ends in an ellipsis; the whole title is
+    its tooltip.
+
     Parameters
     ----------
     title : str
@@ -26,6 +29,7 @@ class TitledCanvas(widgets.VBox):
         layout = widgets.Layout(align_items="center", margin="0 4px")
         super().__init__([self.title_label, self.canvas], layout=layout, **kwargs)
         self.title = title
+        self.fit_title()
 
     @property
     def title(self):
@@ -35,4 +39,14 @@ class TitledCanvas(widgets.VBox):
     @title.setter
     def title(self, text):
         self._title = str(text)
-        self.title_label.value = f"<b style='font-size:12px'>{html.escape(self._title)}</b>"
+        escaped = html.escape(self._title)
+        self.title_label.value = (
+            f"<div title='{escaped}' style='font-size:12px;font-weight:bold;overflow:hidden;"
+            f"text-overflow:ellipsis;white-space:nowrap;text-align:center'>{escaped}</div>"
+        )
+
+    def fit_title(self):
+        """Keep the title within the canvas' width on screen (call after a zoom change)."""
+        width = f"{self.canvas.css_size[1]}px"
+        if self.title_label.layout.max_width != width:
+            self.title_label.layout.max_width = width

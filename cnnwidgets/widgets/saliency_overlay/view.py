@@ -12,10 +12,12 @@ from ...render.saliency import display_zoom, legend_rgba, render_heatmap, titled
 from ..common.canvas import drawing
 from .panels import TitledCanvas
 
-__all__ = ["SaliencyView", "COMPARE_ROW_WIDTH"]
+__all__ = ["SaliencyView", "COMPARE_ROW_WIDTH", "COMPARE_PER_ROW"]
 
 #: Screen pixels the compared panels share in one row.
 COMPARE_ROW_WIDTH = 900
+#: Most compared panels in one row (more wrap onto the next rows).
+COMPARE_PER_ROW = 6
 
 
 class SaliencyView:
@@ -44,6 +46,8 @@ class SaliencyView:
             self.overlay_canvas.show(rendering.overlay)
             self._sync_legend_width()  # the heat canvas may have just taken a new image size
             self._heat_view.title = request.main.title
+            for view in (self._image_view, self._heat_view, self._overlay_view):
+                view.fit_title()
             low, high = rendering.limits
             self._legend_low.value = f"<small>{low:.3g}</small>"
             self._legend_mid.value = "<small>0</small>" if low < 0 < high else ""
@@ -53,14 +57,16 @@ class SaliencyView:
     def _draw_compare(self, result):
         views = self._compare_views_for(len(result.compared))
         height, width = result.request.image_rgba.shape[:2]
-        # as many panels as fit side by side in one row, up to the size of the main panels
-        zoom = display_zoom(height, width, largest=max(96, min(280, COMPARE_ROW_WIDTH // max(1, len(views)) - 12)))
+        # up to COMPARE_PER_ROW panels side by side in one row, up to the size of the main panels
+        per_row = max(1, min(len(views), COMPARE_PER_ROW))
+        zoom = display_zoom(height, width, largest=max(96, min(280, COMPARE_ROW_WIDTH // per_row - 12)))
         for view, (spec, values) in zip(views, result.compared):
             rendering = self._render(result.request.image_rgba, spec, values)
             view.title = spec.title
             if view.canvas.zoom != zoom:
                 view.canvas.zoom = zoom
             view.canvas.show(rendering.overlay)
+            view.fit_title()
 
     def _compare_views_for(self, count):
         views = self._compare_views

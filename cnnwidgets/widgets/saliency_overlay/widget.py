@@ -239,9 +239,10 @@ class SaliencyOverlay(SaliencyView, SaliencyLayout, SaliencyCompute, SaliencySta
 
     @traitlets.observe("layer", "compare_by", "compare_methods", "compare_classes", "compare_layers")
     def _settings_changed(self, change):
-        if change.name == "compare_by":
-            self._show_compare_choices()
-        elif change.name != "layer":
+        if change.name in ("compare_by", "layer"):
+            if hasattr(self, "_compare_note"):  # (the layer is set before the controls are built)
+                self._show_compare_choices()
+        else:
             self._show_stop()
         self._request()
 

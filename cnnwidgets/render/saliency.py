@@ -84,7 +84,11 @@ def map_limits(values, signed=False, clip_percentile=99.0):
         The map, any shape; NaN and infinities are ignored.
     signed : bool
         True: symmetric limits ``(-m, m)`` so that zero sits in the middle
-        of a diverging colormap. False: ``(0, m)`` on absolute values.
+        of a diverging colormap. False: ``(lowest, m)`` on absolute values,
+        where ``lowest`` is the smallest magnitude (0 for most maps): a map
+        whose values all sit well above zero, e.g. RISE's masked-input
+        probabilities, spans the whole colormap instead of only its top
+        (a constant map keeps ``(0, m)``).
     clip_percentile : float
         ``m`` is this percentile of ``|values|`` (100 takes the maximum);
         larger values saturate, so a few extreme pixels do not wash out the
@@ -102,7 +106,10 @@ def map_limits(values, signed=False, clip_percentile=99.0):
     if not np.isfinite(magnitudes).all():
         magnitudes = magnitudes[np.isfinite(magnitudes)]
     top = _percentile(magnitudes, float(clip_percentile)) if magnitudes.size else 0.0
-    return (-top, top) if signed else (0.0, top)
+    if signed:
+        return (-top, top)
+    lowest = float(magnitudes.min()) if magnitudes.size else 0.0
+    return (lowest if lowest < top else 0.0, top)  # (a constant map keeps 0: all of it at the top colour)
 
 
 def _percentile(values, q):

@@ -197,6 +197,7 @@ def test_compare_shows_every_method_with_its_parameters(view):
     # six panels a row (the rest wrap), 28 px enlarged 4 times; titles end in an ellipsis at the panel's width
     assert {canvas.layout.width for canvas in view.compare_canvases} == {"112px"}
     assert {v.title_label.layout.max_width for v in view._compare_views} == {"112px"}
+    assert view._compare_panels.layout.max_width == f"{6 * (112 + 8)}px"
     assert "text-overflow:ellipsis" in view._compare_views[0].title_label.value
     for (title, values), canvas, method in zip(view.compare_heatmaps, view.compare_canvases, METHODS):
         np.testing.assert_allclose(values, explained(view, method), rtol=1e-6, atol=0, err_msg=method)

@@ -1182,6 +1182,7 @@ README_SCREENSHOTS = {
     "occlusion-painter-lab-swept": "occlusion_painter.png",
     "saliency-overlay-lab-initial": "saliency_overlay.png",
     "saliency-overlay-lab-compare": "saliency_compare.png",
+    "saliency-overlay-lab-compare-cams": "saliency_compare_cams.png",
     "explorer-voila-page": "explorer_voila.png",
 }
 README_SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "docs" / "screenshots"

@@ -9,6 +9,8 @@ tabs; the hover readout and the status line. :meth:`SaliencyLayout._sections`
 lists the rows, so a later panel is one more entry there.
 """
 
+import html
+
 import ipywidgets as widgets
 import numpy as np
 import traitlets
@@ -48,6 +50,7 @@ class SaliencyLayout:
         self._opacity_slider = widgets.FloatSlider(min=0.0, max=1.0, step=0.05, description="opacity")
         self._colormap_menu = widgets.Dropdown(description="colormap", layout=widgets.Layout(width="200px"))
         self._clip_slider = widgets.FloatSlider(min=50.0, max=100.0, step=0.5, description="clip at pct")
+        self._update_colormap_menu()
         # Not a link: the menu's options change with the sign of the map, which would reset its value.
         self._colormap_menu.observe(self._colormap_picked, names="value")
         links = [(self._method_menu, "method"), (self._layer_menu, "layer"), (self._opacity_slider, "opacity"),
@@ -180,7 +183,7 @@ class SaliencyLayout:
             note = "The selected method, for each class."
         else:
             note = f"{get_method(self._layer_method()).label} at each layer."
-        self._compare_note.value = f"<small>{note}</small>"
+        self._compare_note.value = f"<div style='font-size:12px;line-height:1.4'>{html.escape(note)}</div>"
         self._show_stop()
 
     def _update_colormap_menu(self):

@@ -92,5 +92,5 @@ def method_info_html(name):
     if spec.url:
         paper = f'<a href="{html.escape(spec.url)}" target="_blank" rel="noopener">{paper}</a>'
     steps = " \u00b7 many passes: progress and Stop" if spec.long else ""
-    return (f"<small><b>{html.escape(spec.label)}</b> ({family_title(spec.family)}): "
-            f"{html.escape(spec.description)}.{steps} \u00b7 {paper}</small>")
+    return (f"<div style='font-size:12px;line-height:1.4'><b>{html.escape(spec.label)}</b> "
+            f"({family_title(spec.family)}): {html.escape(spec.description)}.{steps} \u00b7 {paper}</div>")

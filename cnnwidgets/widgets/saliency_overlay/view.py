@@ -28,6 +28,7 @@ class SaliencyView:
         with drawing():
             self._result = result
             self._redraw()
+        self.hover_label.value = ""  # (it read the previous map; the next mouse move reads this one)
         self._describe(result)
 
     def _render(self, image_rgba, spec, values):
@@ -67,6 +68,10 @@ class SaliencyView:
                 view.canvas.zoom = zoom
             view.canvas.show(rendering.overlay)
             view.fit_title()
+        if views:  # a row holds per_row panels (each with its 4 px margins), the rest wrap
+            row = f"{per_row * (views[0].canvas.css_size[1] + 8)}px"
+            if self._compare_panels.layout.max_width != row:
+                self._compare_panels.layout.max_width = row
 
     def _compare_views_for(self, count):
         views = self._compare_views

@@ -43,7 +43,7 @@ def view(digits):
 def expected_map(view, method=None, class_index=None, layer=None):
     """What the inspector computes for the widget's settings (the method's own parameters)."""
     method = method or view.method
-    class_index = view.class_index if class_index is None else class_index
+    class_index = view.target if class_index is None else class_index
     layer = (layer or view.layer) if cw.get_method(method).needs_layer else None
     return view.inspector.explain(view.image, method, class_index, layer=layer, **view.method_params_of(method))
 
@@ -67,7 +67,9 @@ def test_default_is_grad_cam_of_the_predicted_class_at_the_last_conv_layer(view,
     _, images, _ = digits
     assert view.method == "gradcam"
     assert view.layer == "conv3" == view.inspector.default_cam_layer.path
-    assert view.class_index == int(np.argmax(view.inspector.predict(images[42])))
+    # class_index None: the predicted class is explained (and follows a new image)
+    assert view.class_index is None
+    assert view.target == view.predicted_class == int(np.argmax(view.inspector.predict(images[42])))
     assert view.heatmap.shape == (28, 28) and view.heatmap.dtype == np.float32
     assert_shows(view, expected_map(view))
     np.testing.assert_array_equal(view.image_canvas.image, image_to_rgba(images[42]))
@@ -110,7 +112,7 @@ def test_method_parameters_reach_the_backend(view):
     view.method_params = {"baseline": custom}  # an image baseline, from code
     view.wait()
     assert isinstance(view.method_params["baseline"], np.ndarray)
-    assert_shows(view, view.inspector.explain(view.image, "integrated_gradients", view.class_index, steps=5,
+    assert_shows(view, view.inspector.explain(view.image, "integrated_gradients", view.target, steps=5,
                                               baseline=custom))
     menu = view._param_controls["integrated_gradients"].controls["baseline"]
     assert [label for label, _ in menu.options][-1] == "image (set in code)" and menu.label == "image (set in code)"
@@ -148,7 +150,9 @@ def test_class_buttons_and_name_box_pick_the_class(view):
     view.class_index = "5"  # a name works too; None is the predicted class
     assert view.class_index == 5
     view.class_index = None
-    assert view.class_index == int(np.argmax(view.probabilities))
+    assert view.class_index is None and view.target == int(np.argmax(view.probabilities))
+    with pytest.raises(traitlets.TraitError):
+        view.predicted_class = 1  # read-only
     # the buttons show the top classes with their probabilities
     probabilities = view.probabilities
     top = view.class_picker.order
@@ -324,7 +328,8 @@ def test_image_and_class_link_with_another_widget(view, digits):
         other.wait()
         np.testing.assert_array_equal(other.image, images[77].astype(np.float32))
         predicted = int(np.argmax(view.inspector.predict(images[77])))
-        assert view.class_index == other.class_index == predicted  # the class follows the new prediction
+        assert view.class_index is other.class_index is None  # the class follows the new prediction
+        assert view.target == other.target == view.predicted_class == predicted
         np.testing.assert_array_equal(other.image_canvas.image, image_to_rgba(images[77]))
         assert_shows(other, expected_map(other))
         assert_shows(view, expected_map(view))
@@ -353,7 +358,7 @@ def test_links_with_the_occlusion_painter(view, digits):
         view.wait()
         np.testing.assert_array_equal(view.image, images[61].astype(np.float32))
         predicted = int(np.argmax(view.inspector.predict(images[61])))
-        assert view.class_index == predicted  # the painter's None: the predicted class
+        assert view.class_index is None and view.target == predicted  # None: the predicted class, in both
         painter.class_index = 3
         view.wait()
         assert view.class_index == 3
@@ -410,13 +415,13 @@ def test_model_without_spatial_layer_disables_cam_methods():
     assert [value for _, value in view._method_menu.options] == layerless
     assert view._layer_menu.disabled and view.cam_layers == []
     assert "spatial" in view.status.value
-    np.testing.assert_allclose(view.heatmap, view.inspector.saliency(images[0], view.class_index), rtol=1e-6)
+    np.testing.assert_allclose(view.heatmap, view.inspector.saliency(images[0], view.target), rtol=1e-6)
     view.method = "gradcam_plus_plus"
     assert view.method == "vanilla"
     assert "Grad-CAM++ is not available" in view.status.value and "spatial" in view.status.value
     view.method = "rise"  # a perturbation method needs no layer
     view.wait()
-    np.testing.assert_allclose(view.heatmap, view.inspector.explain(images[0], "rise", view.class_index),
+    np.testing.assert_allclose(view.heatmap, view.inspector.explain(images[0], "rise", view.target),
                                rtol=1e-6)
     view.compare_by = "layer"
     view.compare = True
@@ -442,7 +447,7 @@ def test_nested_model_layers_are_listed_and_used():
     view.wait()
     assert "backbone/inner_conv" in view.cam_layers
     assert view.layer == "backbone/inner_conv"
-    np.testing.assert_allclose(view.heatmap, view.inspector.gradcam(image, view.class_index,
+    np.testing.assert_allclose(view.heatmap, view.inspector.gradcam(image, view.target,
                                                                     layer="backbone/inner_conv"), rtol=1e-6)
     assert view.image_canvas.layout.width == "272px"  # 16 px x 17
 
@@ -452,7 +457,7 @@ def test_class_zero_button_is_marked_from_the_start(digits):
     zero = images[int(np.flatnonzero(labels == 0)[0])]
     view = SaliencyOverlay(model, zero)
     view.wait()
-    assert view.class_index == 0
+    assert view.target == 0
     marked = [b for b in view.class_picker.buttons if b.button_style == "primary"]
     assert len(marked) == 1 and marked[0].description.startswith("0 ")
 

@@ -41,26 +41,26 @@ class SaliencyCompute:
         if self._hold_requests:
             self._requested = True
             return
-        if not self._ready or self.image is None:
+        if not self._ready or self.image is None or self.target is None:
             return
         request = self._make_request()
         self._submit(lambda cancel: self._compute(request, cancel), self._show_result)
 
     def _make_request(self):
-        main = self._map_spec(self.method, self.class_index, self.layer, title="main")
+        main = self._map_spec(self.method, self.target, self.layer, title="main")
         return MapsRequest(image=self.image, image_rgba=self._image_rgba, main=main, compare=self._compare_specs())
 
     def _compare_specs(self):
         if not self.compare:
             return ()
         if self.compare_by == "method":
-            return tuple(self._map_spec(m, self.class_index, self.layer) for m in self.compare_methods)
+            return tuple(self._map_spec(m, self.target, self.layer) for m in self.compare_methods)
         if self.compare_by == "class":
             return tuple(self._map_spec(self.method, c, self.layer, title="class") for c in self.compare_classes)
         if not self._cam_layers:
             return ()
         method = self._layer_method()
-        return tuple(self._map_spec(method, self.class_index, layer, title="layer") for layer in self.compare_layers)
+        return tuple(self._map_spec(method, self.target, layer, title="layer") for layer in self.compare_layers)
 
     def _layer_method(self):
         """The method Compare-by-layer explains: the selected one if it explains a layer, else the default."""

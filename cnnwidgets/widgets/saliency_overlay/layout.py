@@ -16,8 +16,8 @@ import numpy as np
 import traitlets
 
 from ...backend.methods import get_method
-from ..common.canvas import ImageCanvas, crisp_style
-from ..common.style import show
+from ..common.canvas import ImageCanvas
+from ..common.style import show, stylesheet
 from .compute import shape_text
 from .controls import DIVERGING_CHOICES, SEQUENTIAL_COLORMAPS, ClassPicker
 from .methods import method_info_html, method_options
@@ -131,7 +131,7 @@ class SaliencyLayout:
                               layout=widgets.Layout(align_items="center", flex_flow="row wrap"))
         display = widgets.HBox([self._opacity_slider, self._colormap_menu, self._clip_slider],
                                layout=widgets.Layout(flex_flow="row wrap"))
-        return [crisp_style(), header, self._method_info, self._params_box, self.class_picker, display, self._tabs,
+        return [stylesheet(), header, self._method_info, self._params_box, self.class_picker, display, self._tabs,
                 self.hover_label, self.status]
 
     # ------------------------------------------------------------- what applies

@@ -16,7 +16,7 @@ import traitlets
 
 from ...backend.methods import get_method
 from ...errors import CNNWidgetsError, LayerNotFoundError, UnsupportedModelError
-from ..common.traits import ImageArrayTrait, checked_class_index, checked_colormap
+from ..common.traits import ArrayTrait, ImageArrayTrait, RequestedClass, checked_colormap
 from ..common.widget import InspectorWidget
 from .methods import available_methods, default_method, is_signed
 
@@ -25,12 +25,6 @@ __all__ = ["SaliencyState", "MapSpec", "MapsRequest", "MapsResult", "COMPARE_KIN
 COMPARE_KINDS = ("method", "class", "layer")
 DEFAULT_COLORMAP = "turbo"
 DEFAULT_SIGNED_COLORMAP = "RdBu_r"
-
-
-class _ClassTrait(traitlets.Any):
-    """Any value, None included, handed to the owner's validator (which stores an int)."""
-
-    allow_none = False  # so that None reaches the validator (traitlets passes None through otherwise)
 
 
 @dataclass(frozen=True)
@@ -71,7 +65,7 @@ class MapsResult:
     compared: tuple  # ((spec, values), ...)
 
 
-class SaliencyState(InspectorWidget):
+class SaliencyState(RequestedClass, InspectorWidget):
     """The traits of :class:`~cnnwidgets.SaliencyOverlay` and their validation."""
 
     #: The image explained (read-only float32 ``(H, W, C)`` once set); linkable with other widgets' ``image``.
@@ -81,8 +75,10 @@ class SaliencyState(InspectorWidget):
     #: The selected method's parameters, ``{name: value}``, every one of its ``MethodSpec.params``.
     #: Set a partial dict to change some (the others keep their values); each method keeps its own.
     method_params = traitlets.Dict()
-    #: The class explained, an int. Set an index, a class name, or ``None`` for the predicted class.
-    class_index = _ClassTrait(0)
+    # class_index (the class explained; None: the predicted class) and the read-only
+    # predicted_class come from RequestedClass.
+    #: The map shown: float32 ``(H, W)`` at input resolution (read-only; ``None`` before the first result).
+    heatmap = ArrayTrait(None, allow_none=True, read_only=True)
     #: Path of the layer explained by methods that need one ("" when the model has no spatial layer).
     layer = traitlets.Unicode("")
     #: Opacity of the map over the image, 0 to 1.
@@ -162,13 +158,6 @@ class SaliencyState(InspectorWidget):
         except CNNWidgetsError as exc:
             self.show_error(exc)
             raise traitlets.TraitError(str(exc)) from None
-
-    @traitlets.validate("class_index")
-    def _check_class(self, proposal):
-        spec = proposal.value
-        if spec is None:  # the predicted class (what an OcclusionPainter's None means too)
-            return self._predicted if self._predicted is not None else self.class_index
-        return checked_class_index(self.inspector, spec)
 
     @traitlets.validate("layer")
     def _check_layer(self, proposal):

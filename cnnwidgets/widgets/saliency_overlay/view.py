@@ -28,6 +28,7 @@ class SaliencyView:
         with drawing():
             self._result = result
             self._redraw()
+        self.set_trait("heatmap", result.values)
         self.hover_label.value = ""  # (it read the previous map; the next mouse move reads this one)
         self._describe(result)
 

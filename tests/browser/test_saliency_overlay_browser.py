@@ -9,8 +9,9 @@
    tab and checks that one overlay per catalogue method is drawn, six a row.
    The screenshots are ``tests/artifacts/screenshots/saliency-overlay-*.png``.
 2. Compare with six CAM methods on the nested MobileNetV2 classifier of
-   ``notebooks/06_your_own_model.ipynb`` (random weights, offline), the
-   README's ``saliency_compare_cams.png``.
+   ``notebooks/06_your_own_model.ipynb`` (random weights, offline), in the
+   light and the dark theme: the README's ``saliency_compare_cams.png`` and
+   ``saliency_compare_cams_dark.png``.
 3. ``notebooks/04_saliency_overlay.ipynb`` itself runs in JupyterLab without
    errors and draws its widgets.
 """
@@ -91,6 +92,16 @@ view = cw.SaliencyOverlay(classifier, photos[0], class_names=photo_names, prepro
                           compare=True, compare_methods=cams)
 view""",
 ]
+
+
+DARK, LIGHT = "JupyterLab Dark", "JupyterLab Light"
+
+
+def _set_theme(page, theme):
+    page.evaluate("(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme)
+    page.wait_for_function("(light) => document.body.dataset.jpThemeLight === light",
+                           arg="false" if theme == DARK else "true", timeout=30_000)
+    page.wait_for_timeout(1500)  # the theme's stylesheet applies
 
 
 def _changed(before, tolerance=30):
@@ -223,6 +234,12 @@ def test_compare_six_cam_methods_on_the_nested_mobilenet(page, jupyter_server, h
         _wait_text(page, ".cnnwidgets-saliency-compare", spec.label, timeout=30)
     _wait_text(page, ".cnnwidgets-saliency", "explain mobilenetv2_1.00_224/out_relu", timeout=30)
     harness.save_screenshot(widget, "saliency-overlay-lab-compare-cams")
+    try:  # and in JupyterLab's dark theme (the settings live for the whole session: switched back below)
+        _set_theme(page, DARK)
+        widget.scroll_into_view_if_needed()
+        harness.save_screenshot(widget, "saliency-overlay-lab-compare-cams-dark")
+    finally:
+        _set_theme(page, LIGHT)
 
 
 def test_saliency_notebook_runs_in_jupyterlab(page, jupyter_server, harness, notebook_root):

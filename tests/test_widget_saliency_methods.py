@@ -161,6 +161,7 @@ def test_parameter_set_from_code_moves_its_control_and_the_latest_value_wins(vie
     view.method_params = {"masks": 200, "keep": 0.3}  # a partial dict: the others keep their values
     controls = view._params_box.children[0].controls
     assert controls["masks"].value == 200 and controls["keep"].value == 0.3 and controls["cells"].value == 7
+    assert view._params_box.children[0].values() == view.method_params
     for masks in range(100, 1100, 100):  # a drag: only the last value's map is drawn
         controls["masks"].value = masks
     view.wait()

@@ -117,6 +117,7 @@ def test_method_parameters_reach_the_backend(view):
                                               baseline=custom))
     menu = view._param_controls["integrated_gradients"].controls["baseline"]
     assert [label for label, _ in menu.options][-1] == "image (set in code)" and menu.label == "image (set in code)"
+    assert view._param_controls["integrated_gradients"].values()["baseline"] is view.method_params["baseline"]
     menu.value = "gray"  # picking a named baseline in the menu replaces the image
     view.wait()
     assert view.method_params["baseline"] == "gray"

@@ -14,7 +14,6 @@ from ...backend.methods import get_method, methods
 __all__ = [
     "SIGNED_PARAM",
     "family_title",
-    "method_label",
     "method_options",
     "available_methods",
     "default_method",
@@ -35,11 +34,6 @@ _FAMILY_TITLES = {"gradient": "Gradient", "cam": "CAM", "perturbation": "Perturb
 def family_title(family):
     """``"cam"`` -> ``"CAM"``: the family's name in the picker."""
     return _FAMILY_TITLES.get(family, family.capitalize())
-
-
-def method_label(name):
-    """The catalogue's label of method ``name`` (``"Grad-CAM"``)."""
-    return get_method(name).label
 
 
 def method_options(names):

@@ -33,6 +33,7 @@ _LAZY = {
     "Inspector": "cnnwidgets.backend",
     "LayerRecord": "cnnwidgets.backend",
     "MaximizationResult": "cnnwidgets.backend",
+    "DrillDown": "cnnwidgets.backend.incremental",
     "MethodSpec": "cnnwidgets.backend.methods",
     "ParamSpec": "cnnwidgets.backend.methods",
     "LayerBrowser": "cnnwidgets.widgets",

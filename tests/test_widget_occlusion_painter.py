@@ -590,3 +590,33 @@ def test_a_superseded_score_is_never_shown(painter):
     assert len(shown) == 1  # neither the superseded first nor the never-run second
     np.testing.assert_allclose(shown[0], final, rtol=1e-6)
     np.testing.assert_allclose(painter.chart.values, final[painter.chart.order], rtol=1e-6)
+
+
+def test_compute_status_says_how_the_sweep_and_the_moves_ran(digits):
+    import html
+
+    import cnnwidgets as cw
+    from cnnwidgets.widgets.occlusion_painter import OcclusionPainter
+
+    model, _, images, _ = digits
+    inspector = cw.Inspector(model)  # its own stats, untouched by other tests
+    painter = OcclusionPainter(inspector, images[DIGIT])
+    painter.wait()
+    try:
+        assert painter.compute_status == ""
+        painter.box = (4, 4, 11, 11)
+        painter.wait()
+        move = inspector.occlusion_stats.move
+        assert painter.compute_status == f"Move: {move.summary()}"
+        assert move.mode in ("full", "incremental")
+        painter.sweep(patch=6, stride=3)
+        sweep = inspector.occlusion_stats.sweep
+        assert painter.compute_status == f"Sweep: {sweep.summary()}; Move: {move.summary()}"
+        assert sweep.summary() in html.unescape(painter.compute_label.value)
+        painter.sweep()  # the same map again: from the cache
+        assert painter.compute_status.startswith("Sweep: cached; Move: ")
+        with pytest.raises(traitlets.TraitError):
+            painter.compute_status = "fast"
+    finally:
+        painter.stop()
+        painter.wait()

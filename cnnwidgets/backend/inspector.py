@@ -23,7 +23,7 @@ from .gradients import SALIENCY_METHODS, GradientMethods
 from .graph import CAPTURE_ALL, LOGITS, ModelGraph, _is_container
 from .images import as_image, image_key
 from .maximization import MaximizationMethods, MaximizationResult
-from .occluding import OcclusionMethods
+from .occluding import OcclusionMethods, OcclusionStats
 
 __all__ = ["Inspector", "MaximizationResult", "SALIENCY_METHODS"]
 
@@ -108,6 +108,8 @@ class Inspector(ExplainMethods, OcclusionMethods, GradientMethods, MaximizationM
         self._functions_lock = threading.Lock()
         #: How many times each compiled function was traced (tests check 1).
         self.trace_counts = Counter()
+        #: How the last occlusion sweep and move ran (full or incremental) and their speed-ups.
+        self.occlusion_stats = OcclusionStats()
 
     # ---------------------------------------------------------------- sharing
     @classmethod

@@ -57,6 +57,8 @@ class OcclusionView:
         self.chart = ClassScoresChart(top_k=top_k, width=340, height=260, title="Class scores (outline: uncovered)")
         self.target_label = widgets.HTML(layout=widgets.Layout(width="340px", min_height="2.6em"))
         self.hover_label = widgets.HTML(layout=widgets.Layout(min_height="1.4em"))
+        # how the last sweep / move ran: full or incremental inference, and the measured speed-up
+        self.compute_label = widgets.HTML(layout=widgets.Layout(min_height="1.4em"))
 
         self.sweep_button = widgets.Button(description="Sweep", icon="th", button_style="primary",
                                            tooltip="Compute the occlusion map at this size and stride",
@@ -82,7 +84,7 @@ class OcclusionView:
 
         for widget, name in ((self.chart.figure, "chart"), (self.target_label, "target"), (self.hover_label, "hover"),
                              (self.sweep_button, "sweep"), (self.stop_button, "stop"), (self.legend, "legend"),
-                             (self.mode_buttons, "mode"), (self.size_slider, "size")):
+                             (self.mode_buttons, "mode"), (self.size_slider, "size"), (self.compute_label, "compute")):
             widget.add_class(f"cnnwidgets-occlusion-{name}")
 
         widgets.link((self.mode_buttons, "value"), (self, "mode"))
@@ -121,7 +123,7 @@ class OcclusionView:
         view = widgets.HBox([self._image_column, scores], layout=widgets.Layout(grid_gap="16px"))
         sweep = widgets.HBox([self.sweep_button, self.stop_button, self.stride_slider, self.progress], layout=gap)
         overlay = widgets.HBox([self.show_map_checkbox, self.opacity_slider, self.colormap_dropdown], layout=gap)
-        self.children = [stylesheet(), tools, settings, view, sweep, overlay, self.status]
+        self.children = [stylesheet(), tools, settings, view, sweep, overlay, self.compute_label, self.status]
 
     def _class_names(self):
         insp = self.inspector
@@ -150,8 +152,9 @@ class OcclusionView:
         return None, (self._mask.copy() if self._mask.any() else None)
 
     def _show_scores(self, result):
-        base, probs, target, predicted = result
+        base, probs, target, predicted, run = result
         self.set_trait("predicted_class", predicted)
+        self._show_run("move", run)
         self.set_trait("probabilities", probs)
         names = self._class_names()
         order = _chart_order(base, probs, target, self.chart.top_k)

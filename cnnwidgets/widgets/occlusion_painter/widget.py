@@ -122,6 +122,9 @@ class OcclusionPainter(OcclusionView, OcclusionCompute, RequestedClass, Inspecto
     colormap = traitlets.Unicode("bwr")
     #: Whether the map is drawn over the image.
     show_map = traitlets.Bool(True)
+    #: How the last sweep and occluder move were computed (full or incremental inference) and
+    #: the speed-up measured against full recomputation, as shown under the sweep controls (read-only).
+    compute_status = traitlets.Unicode("", read_only=True)
 
     def __init__(self, model, image, class_names=None, preprocess=None, class_index=None, patch=None,
                  fill="gray", top_k=5, display_size=336, **kwargs):
@@ -141,6 +144,7 @@ class OcclusionPainter(OcclusionView, OcclusionCompute, RequestedClass, Inspecto
         self._uncovered = (None, None)  # (image, its probabilities), kept by the worker
         self._target_text = ""
         self._sweep_info = None
+        self._compute_runs = {}  # "sweep"/"move" -> summary text of how it ran
         self.add_class("cnnwidgets-occlusion-painter")
 
         self.image = image

@@ -1186,6 +1186,8 @@ README_SCREENSHOTS = {
     "occlusion-painter-lab-swept": "occlusion_painter.png",
     "saliency-overlay-lab-initial": "saliency_overlay.png",
     "saliency-overlay-lab-compare": "saliency_compare.png",
+    "saliency-overlay-lab-compare-cams": "saliency_compare_cams.png",
+    "saliency-overlay-lab-compare-cams-dark": "saliency_compare_cams_dark.png",
     "explorer-voila-page": "explorer_voila.png",
     "theme-light-layer-browser": "theme_light.png",
     "theme-dark-layer-browser": "theme_dark.png",

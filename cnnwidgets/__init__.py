@@ -22,6 +22,8 @@ from .errors import (
     UnknownMethodError,
     PreprocessError,
     PrivateAPIError,
+    InvalidTargetError,
+    NotAClassifierError,
     UnsupportedModelError,
 )
 
@@ -42,6 +44,8 @@ _LAZY = {
     "SaliencyOverlay": "cnnwidgets.widgets",
     "Explorer": "cnnwidgets.widgets",
 }
+# Public submodules served lazily: ``cw.targets.Region(...)``.
+_LAZY_MODULES = {"targets": "cnnwidgets.targets"}
 
 __all__ = [
     "demo",
@@ -59,6 +63,9 @@ __all__ = [
     "PreprocessError",
     "MissingDependencyError",
     "PrivateAPIError",
+    "InvalidTargetError",
+    "NotAClassifierError",
+    "targets",
     *_LAZY,
 ]
 
@@ -91,6 +98,8 @@ def get_method(name):
 
 
 def __getattr__(name):
+    if name in _LAZY_MODULES:
+        return importlib.import_module(_LAZY_MODULES[name])
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'cnnwidgets' has no attribute {name!r}")
@@ -98,4 +107,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_LAZY_MODULES))

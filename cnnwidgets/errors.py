@@ -18,6 +18,8 @@ __all__ = [
     "PreprocessError",
     "MissingDependencyError",
     "PrivateAPIError",
+    "InvalidTargetError",
+    "NotAClassifierError",
 ]
 
 
@@ -60,6 +62,14 @@ class ClassNotFoundError(CNNWidgetsError, LookupError):
 
 class UnsupportedModelError(CNNWidgetsError, TypeError):
     """The model cannot be inspected the way that was asked (e.g. a subclassed model)."""
+
+
+class InvalidTargetError(CNNWidgetsError, ValueError):
+    """A target (see :mod:`cnnwidgets.targets`) does not fit the model's outputs."""
+
+
+class NotAClassifierError(UnsupportedModelError):
+    """A class-only API was used on a model whose output is not one class vector; use a target."""
 
 
 class JobCancelled(CNNWidgetsError):

@@ -295,8 +295,9 @@ def test_every_method_scores_through_the_one_hook(tiny):
     shifted = cw.Inspector(tiny["model"])
     original = shifted._class_scores
 
-    def next_class(outputs, class_indices, kind="logit"):
-        return original(outputs, (class_indices + 1) % K, kind)
+    def next_class(outputs, targets, kind="logit"):
+        scorer, indices, weights = targets
+        return original(outputs, (scorer, (indices + 1) % K, weights), kind)
 
     shifted._class_scores = next_class
     plain, image = tiny["insp"], tiny["images"][1]

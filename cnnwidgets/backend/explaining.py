@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from ..errors import ClassNotFoundError, InvalidImageError, InvalidParameterError
+from ..errors import InvalidImageError, InvalidParameterError
 from .images import as_image, image_key, resize_map
 from .jobs import JobControl
 from .methods import ExplainRequest, compute_function, get_method
@@ -38,8 +38,10 @@ class ExplainMethods:
         method : str
             A name from :func:`cnnwidgets.methods` (``"gradcam"``,
             ``"scorecam"``, ``"rise"``, ...).
-        class_index : int or str, optional
-            Class to explain; default the predicted class.
+        class_index : int, str or target, optional
+            Class to explain (default the predicted class), or a target from
+            :mod:`cnnwidgets.targets` (``Region``, ``Value``, ``Output``, a
+            callable) for segmentation, regression and multi-output models.
         layer : str, int or LayerRecord, optional
             The spatial layer, for methods that need one (``needs_layer``);
             default :attr:`default_cam_layer`. Ignored by the others.
@@ -79,10 +81,10 @@ class ExplainMethods:
         display, model_input, key = self.prepare(image)
         path = self._spatial_layer(layer, spec.label).path if spec.needs_layer else None
         target = self._target(class_index, model_input, key)
-        cache_key = ("explain", spec.name, key, target, path, _params_key(bound))
+        cache_key = ("explain", spec.name, key, target.key, path, _params_key(bound))
         result = self._cache.get(cache_key)
         if result is None:
-            request = ExplainRequest(model_input[None], display[None], np.array([target], np.int32), path, bound,
+            request = ExplainRequest(model_input[None], display[None], target, path, bound,
                                      batch_size, progress, cancel)
             result = self._cache.put(cache_key, self._run_method(spec, request)[0])
         elif spec.long and progress is not None:
@@ -106,9 +108,10 @@ class ExplainMethods:
             ``(N, H, W, C)`` (or ``(N, H, W)`` for a one-channel model).
         method, layer, upsample, **params
             As for :meth:`explain`.
-        class_indices : int, str or sequence, optional
-            One class per image, or one for all; default each image's
-            predicted class.
+        class_indices : int, str, target or sequence, optional
+            One class (or target) per image, or one for all; default each
+            image's predicted class. The targets of one call must be of one
+            kind on one output.
         batch_size : int, optional
             Images per compiled call (default by family: 16, 32, 64).
         progress, cancel
@@ -150,41 +153,40 @@ class ExplainMethods:
         return np.stack([as_image(img, self.input_shape) for img in images])
 
     def _batch_targets(self, class_indices, inputs):
-        count = len(inputs)
-        if class_indices is None:
-            return np.argmax(self._predict_inputs(inputs), axis=1).astype(np.int32)
-        if isinstance(class_indices, (str, numbers.Integral, np.integer)):
-            return np.full(count, self.class_index(class_indices), np.int32)
-        given = list(class_indices)
-        if len(given) != count:
-            raise ClassNotFoundError(
-                f"got {len(given)} class indices for {count} images; give one per image, one for all, or None"
-            )
-        return np.array([self.class_index(c) for c in given], np.int32)
+        from .targeting import resolve_many
+
+        def predicted():
+            self._require_classifier("explain the predicted classes")
+            return np.argmax(self._predict_inputs(inputs), axis=1).astype(np.int32) if len(inputs) else []
+
+        return resolve_many(self, class_indices, len(inputs), predicted)
 
     # ------------------------------------------------------------- the score
-    def _class_scores(self, outputs, class_indices, kind="logit"):
+    def _class_scores(self, outputs, targets, kind="logit"):
         """THE score every method explains: one value per row of a batch (inside a tf.function).
 
-        Every explanation method obtains its score here and only here, so
-        explaining something other than a class (a region of a segmentation,
-        a regression output) means changing this one method.
+        Every explanation method obtains its score here and only here.
 
         Parameters
         ----------
         outputs : tuple
-            ``(probabilities, logits)``, each ``(B, num_classes)``.
-        class_indices : tf.Tensor
-            ``(B,)`` int32, the class of each row.
+            ``(outputs, logits)``: lists with one tensor per model output
+            (see :meth:`_outputs`).
+        targets : tuple
+            ``(scorer, indices, weights)``: the static
+            :class:`~cnnwidgets.backend.targeting.Scorer` and the ``(B,)``
+            int32 / ``(B, h, w)`` float32 tensors of a
+            :class:`~cnnwidgets.backend.targeting.TargetBatch` (one row is
+            broadcast over the batch).
         kind : {"logit", "probability"}
-            Gradient methods and Ablation-CAM use the pre-softmax score;
-            Score-CAM, RISE and occlusion use the probability, as in their papers.
+            Gradient methods and Ablation-CAM use the pre-activation score;
+            Score-CAM, RISE and occlusion use the probability (softmax/sigmoid
+            outputs) or the value (other outputs), as in their papers.
         """
-        import tensorflow as tf
+        from .targeting import target_score
 
-        probs, logits = outputs
-        values = logits if kind == "logit" else probs
-        return tf.gather(values, class_indices, batch_dims=1)
+        scorer, indices, weights = targets
+        return target_score(scorer, outputs[0], outputs[1], self.output_activations, indices, weights, kind)
 
     # ------------------------------------------------------ compiled primitives
     def _guided_transform(self):
@@ -215,48 +217,50 @@ class ExplainMethods:
         """``(B, H, W, C)`` gradients of each row's score with respect to the model input."""
         import tensorflow as tf
 
-        name = "input_gradients:guided" if guided else "input_gradients"
+        name = ("input_gradients:guided:" if guided else "input_gradients:") + targets.scorer.name
         if guided:
             self._require_graph("run guided backpropagation (it changes ReLU gradients layer by layer)")
 
         def build():
             transform = self._guided_transform() if guided else None
 
-            @tf.function(input_signature=self._signature(tf.TensorSpec((None,), tf.int32)),
+            @tf.function(input_signature=self._signature(tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None, None, None), tf.float32)),
                          reduce_retracing=True, autograph=False)
-            def gradients(x, class_indices):
+            def gradients(x, indices, weights):
                 self.trace_counts[name] += 1
                 with tf.GradientTape() as tape:
                     tape.watch(x)
-                    probs, logits, _ = self._scores(x, transform=transform)
-                    score = self._class_scores((probs, logits), class_indices)
+                    outputs, logits, _ = self._outputs(x, transform=transform)
+                    score = self._class_scores((outputs, logits), (scorer, indices, weights))
                 return tape.gradient(score, x)
 
             return gradients
 
-        return self._function(name, build)(np.asarray(x, np.float32), np.asarray(targets, np.int32)).numpy()
+        scorer = targets.scorer
+        return self._function(name, build)(np.asarray(x, np.float32), *targets.arrays()).numpy()
 
     def _layer_gradients(self, x, targets, path):
         """``(features, gradients)`` of a layer, each ``(B, h, w, k)``, from one tape pass."""
         import tensorflow as tf
 
-        name = "layer_gradients:" + path
+        scorer = targets.scorer
+        name = f"layer_gradients:{path}:{scorer.name}"
 
         def build():
-            @tf.function(input_signature=self._signature(tf.TensorSpec((None,), tf.int32)),
+            @tf.function(input_signature=self._signature(tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None, None, None), tf.float32)),
                          reduce_retracing=True, autograph=False)
-            def layer_gradients(x, class_indices):
+            def layer_gradients(x, indices, weights):
                 self.trace_counts[name] += 1
                 with tf.GradientTape() as tape:
-                    probs, logits, captured = self._scores(x, (path,))
+                    outputs, logits, captured = self._outputs(x, (path,))
                     features = captured[path]
                     tape.watch(features)
-                    score = self._class_scores((probs, logits), class_indices)
+                    score = self._class_scores((outputs, logits), (scorer, indices, weights))
                 return features, tape.gradient(score, features)
 
             return layer_gradients
 
-        features, grads = self._function(name, build)(np.asarray(x, np.float32), np.asarray(targets, np.int32))
+        features, grads = self._function(name, build)(np.asarray(x, np.float32), *targets.arrays())
         return features.numpy(), grads.numpy()
 
     def _layer_features(self, x, path):
@@ -279,20 +283,20 @@ class ExplainMethods:
         """Each row's score (via :meth:`_class_scores`) for a prebuilt batch of model inputs."""
         import tensorflow as tf
 
-        name = "class_scores:" + kind
+        scorer = targets.scorer
+        name = f"class_scores:{kind}:{scorer.name}"
 
         def build():
-            @tf.function(input_signature=self._signature(tf.TensorSpec((None,), tf.int32)),
+            @tf.function(input_signature=self._signature(tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None, None, None), tf.float32)),
                          reduce_retracing=True, autograph=False)
-            def class_scores(x, class_indices):
+            def class_scores(x, indices, weights):
                 self.trace_counts[name] += 1
-                probs, logits, _ = self._scores(x)
-                return self._class_scores((probs, logits), class_indices, kind)
+                outputs, logits, _ = self._outputs(x)
+                return self._class_scores((outputs, logits), (scorer, indices, weights), kind)
 
             return class_scores
 
-        targets = np.broadcast_to(np.asarray(targets, np.int32), (len(batch),))
-        return self._function(name, build)(np.asarray(batch, np.float32), targets).numpy()
+        return self._function(name, build)(np.asarray(batch, np.float32), *targets.arrays()).numpy()
 
     def _masked_scores(self, x, masks, target, kind="probability", rescale=False):
         """Scores of ``x * mask`` for each mask ``(B, h, w)``.
@@ -302,15 +306,16 @@ class ExplainMethods:
         """
         import tensorflow as tf
 
-        name = f"masked_scores:{kind}" + (":rescaled" if rescale else "")
+        scorer = target.scorer
+        name = f"masked_scores:{kind}" + (":rescaled" if rescale else "") + ":" + scorer.name
 
         def build():
             image_spec = tf.TensorSpec(tuple(self.input_shape), tf.float32)
             mask_spec = tf.TensorSpec((None, None, None), tf.float32)
 
-            @tf.function(input_signature=[image_spec, mask_spec, tf.TensorSpec((), tf.int32)],
+            @tf.function(input_signature=[image_spec, mask_spec, tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None, None, None), tf.float32)],
                          reduce_retracing=True, autograph=False)
-            def masked_scores(x, masks, class_index):
+            def masked_scores(x, masks, indices, weights):
                 self.trace_counts[name] += 1
                 masks = masks[..., None]
                 if rescale:
@@ -318,14 +323,13 @@ class ExplainMethods:
                     low = tf.reduce_min(masks, axis=[1, 2, 3], keepdims=True)
                     span = tf.reduce_max(masks, axis=[1, 2, 3], keepdims=True) - low
                     masks = tf.math.divide_no_nan(masks - low, span)
-                probs, logits, _ = self._scores(x[None] * masks)
-                rows = tf.fill(tf.shape(masks)[:1], class_index)
-                return self._class_scores((probs, logits), rows, kind)
+                outputs, logits, _ = self._outputs(x[None] * masks)
+                return self._class_scores((outputs, logits), (scorer, indices, weights), kind)
 
             return masked_scores
 
         return self._function(name, build)(np.asarray(x, np.float32), np.asarray(masks, np.float32),
-                                           np.int32(target)).numpy()
+                                           *target.arrays()).numpy()
 
     def _rise_sum(self, x, grids, shifts, rows, cols, target, kind="probability"):
         """``sum_i score(x * M_i) M_i`` over one batch of RISE masks, the masks built in the graph.
@@ -335,7 +339,8 @@ class ExplainMethods:
         """
         import tensorflow as tf
 
-        name = "rise_sum:" + kind
+        scorer = target.scorer
+        name = f"rise_sum:{kind}:{scorer.name}"
 
         def build():
             matrix = tf.TensorSpec((None, None), tf.float32)
@@ -343,34 +348,35 @@ class ExplainMethods:
             @tf.function(input_signature=[tf.TensorSpec(tuple(self.input_shape), tf.float32),
                                           tf.TensorSpec((None, None, None), tf.float32),
                                           tf.TensorSpec((None, 2), tf.int32), matrix, matrix,
-                                          tf.TensorSpec((), tf.int32)],
+                                          tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None, None, None), tf.float32)],
                          reduce_retracing=True, autograph=False)
-            def rise_sum(x, grids, shifts, rows, cols, class_index):
+            def rise_sum(x, grids, shifts, rows, cols, indices, weights):
                 self.trace_counts[name] += 1
                 row_weights = tf.gather(rows, shifts[:, :1] + tf.range(tf.shape(x)[0])[None])
                 col_weights = tf.gather(cols, shifts[:, 1:] + tf.range(tf.shape(x)[1])[None])
                 masks = tf.matmul(tf.matmul(row_weights, grids), col_weights, transpose_b=True)
-                probs, logits, _ = self._scores(x[None] * masks[..., None])
-                scores = self._class_scores((probs, logits), tf.fill(tf.shape(masks)[:1], class_index), kind)
+                outputs, logits, _ = self._outputs(x[None] * masks[..., None])
+                scores = self._class_scores((outputs, logits), (scorer, indices, weights), kind)
                 return tf.tensordot(scores, masks, axes=1)
 
             return rise_sum
 
         return self._function(name, build)(np.asarray(x, np.float32), np.asarray(grids, np.float32),
-                                           np.asarray(shifts, np.int32), rows, cols, np.int32(target)).numpy()
+                                           np.asarray(shifts, np.int32), rows, cols, *target.arrays()).numpy()
 
     def _ablated_scores(self, batch, keep, targets, path, kind="logit"):
         """Scores of a batch with the layer's channels multiplied, row by row, by ``keep`` ``(B, k)``."""
         import tensorflow as tf
 
         self._require_graph("ablate channels of a layer")
-        name = f"ablated_scores:{kind}:{path}"
+        scorer = targets.scorer
+        name = f"ablated_scores:{kind}:{path}:{scorer.name}"
 
         def build():
             @tf.function(input_signature=self._signature(tf.TensorSpec((None, None), tf.float32),
-                                                         tf.TensorSpec((None,), tf.int32)),
+                                                         tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None, None, None), tf.float32)),
                          reduce_retracing=True, autograph=False)
-            def ablated_scores(x, keep, class_indices):
+            def ablated_scores(x, keep, indices, weights):
                 self.trace_counts[name] += 1
 
                 def transform(layer_path, layer, output):
@@ -378,14 +384,13 @@ class ExplainMethods:
                         return output
                     return output * tf.cast(keep[:, None, None, :], output.dtype)
 
-                probs, logits, _ = self._scores(x, transform=transform)
-                return self._class_scores((probs, logits), class_indices, kind)
+                outputs, logits, _ = self._outputs(x, transform=transform)
+                return self._class_scores((outputs, logits), (scorer, indices, weights), kind)
 
             return ablated_scores
 
-        targets = np.broadcast_to(np.asarray(targets, np.int32), (len(batch),))
         return self._function(name, build)(np.asarray(batch, np.float32), np.asarray(keep, np.float32),
-                                           targets).numpy()
+                                           *targets.arrays()).numpy()
 
 
 def _batch_size(value, spec):

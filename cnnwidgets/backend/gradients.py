@@ -16,7 +16,7 @@ class GradientMethods:
         _, model_input, key = self.prepare(image)
         target = self._target(class_index, model_input, key)
         return self._cache.get_or_compute(
-            ("gradient", key, target), lambda: self._input_gradients(model_input[None], [target])[0]
+            ("gradient", key, target.key), lambda: self._input_gradients(model_input[None], target)[0]
         ).copy()
 
     def saliency(self, image, class_index=None, method="vanilla", signed=False, samples=25,
@@ -33,7 +33,7 @@ class GradientMethods:
         ----------
         image : array_like
             One image.
-        class_index : int or str, optional
+        class_index : int, str or target (:mod:`cnnwidgets.targets`), optional
             Class to explain, default the predicted class. Gradients are of
             the pre-softmax score.
         method : {"vanilla", "smoothgrad", "integrated_gradients", "gradient_x_input"}
@@ -84,7 +84,7 @@ class GradientMethods:
         ----------
         image : array_like
             One image.
-        class_index : int or str, optional
+        class_index : int, str or target (:mod:`cnnwidgets.targets`), optional
             Class to explain, default the predicted class. Uses the pre-softmax
             score, so a softmax model and its logits twin give the same map.
         layer : str, int or LayerRecord, optional

@@ -169,10 +169,9 @@ class ModelGraph:
                 "the model is not built: it has no input shape yet; start it with "
                 "keras.Input(shape=...) or call model.build((None, H, W, C)) first"
             )
-        if len(inputs) != 1 or len(model.outputs) != 1:
+        if len(inputs) != 1:
             raise UnsupportedModelError(
-                f"the model has {len(inputs)} inputs and {len(model.outputs)} outputs; "
-                "cnnwidgets inspects models with one image input and one output"
+                f"the model has {len(inputs)} inputs; cnnwidgets inspects models with one image input"
             )
         shape = tuple(inputs[0].shape)[1:]
         if len(shape) != 3:
@@ -181,11 +180,15 @@ class ModelGraph:
             )
         self.model = model
         self.input_shape = tuple(None if d is None else int(d) for d in shape)
-        self.output_shape = tuple(None if d is None else int(d) for d in model.outputs[0].shape[1:])
+        #: Shape of each output without the batch axis (class vectors, dense maps, scalars).
+        self.output_shapes = [tuple(None if d is None else int(d) for d in t.shape[1:]) for t in model.outputs]
+        self.output_shape = self.output_shapes[0]
         self.records = []
         self._collect(model, prefix="", depth=0, parent=None)
-        self.final_layer = self._find_final_layer(model)
-        self.output_activation = self._activation_name(self.final_layer)
+        #: The layer producing each output, and its final activation ("softmax", "sigmoid" or None).
+        self.final_layers = [self._find_final_layer(model, i) for i in range(len(model.outputs))]
+        self.output_activations = [self._activation_name(layer) for layer in self.final_layers]
+        self.final_layer, self.output_activation = self.final_layers[0], self.output_activations[0]
 
     # ------------------------------------------------------------------ records
     def _collect(self, model, prefix, depth, parent):
@@ -240,9 +243,9 @@ class ModelGraph:
                 self._collect_feeding(node.operation, prefix + node.operation.name + "/", paths)
             stack.extend(node.input_tensors)
 
-    def _find_final_layer(self, model):
+    def _find_final_layer(self, model, index=0):
         keras = _keras()
-        layer = _producer(model.outputs[0])
+        layer = _producer(model.outputs[index])
         if layer is None or isinstance(layer, keras.layers.InputLayer):
             layers = _layers_of(model)
             layer = layers[-1] if layers else None
@@ -290,18 +293,26 @@ class ModelGraph:
             the final layer's pre-activation scores when it ends in softmax or
             sigmoid, else the output itself.
         """
-        captured = {}
-        output = self._run_model(self.model, x, "", capture, captured, transform)
-        captured.setdefault(LOGITS, output)
-        return output, captured
+        outputs, logits, captured = self.execute_all(x, capture, transform)
+        captured[LOGITS] = logits[0]
+        return outputs[0], captured
 
-    def _run_model(self, model, inputs, prefix, capture, captured, transform=None):
+    def execute_all(self, x, capture=(), transform=None):
+        """As :meth:`execute`, for every output: ``(outputs, logits, captured)``, lists per output."""
+        captured = {LOGITS: {}}
+        result = self._run_model(self.model, x, "", capture, captured, transform, all_outputs=True)
+        found = captured.pop(LOGITS)
+        logits = [found.get(id(layer), out) if act else out
+                  for out, layer, act in zip(result, self.final_layers, self.output_activations)]
+        return list(result), logits, captured
+
+    def _run_model(self, model, inputs, prefix, capture, captured, transform=None, all_outputs=False):
         keras = _keras()
         if isinstance(model, keras.Sequential):
             x = inputs
             for layer in _layers_of(model):
                 x = self._run_op(layer, (x,), {}, prefix, capture, captured, transform)
-            return x
+            return [x] if all_outputs else x
         tensors = {id(model.inputs[0]): inputs}
         graph = compat.nodes_by_depth(model)
         for depth in sorted(graph, reverse=True):
@@ -315,6 +326,8 @@ class ModelGraph:
                 flat = outputs if isinstance(outputs, (list, tuple)) else [outputs]
                 for symbolic, value in zip(node.outputs, flat):
                     tensors[id(symbolic)] = value
+        if all_outputs:
+            return [tensors[id(t)] for t in model.outputs]
         return tensors[id(model.outputs[0])]
 
     def _run_op(self, op, args, kwargs, prefix, capture, captured, transform=None):
@@ -322,8 +335,8 @@ class ModelGraph:
         if _is_container(op):
             kwargs = {k: v for k, v in kwargs.items() if k not in ("training", "mask")}
             result = self._run_model(op, args[0], path + "/", capture, captured, transform)
-        elif op is self.final_layer and self.output_activation is not None:
-            result, captured[LOGITS] = self._call_final(op, args, kwargs)
+        elif any(op is f for f, a in zip(self.final_layers, self.output_activations) if a is not None):
+            result, captured[LOGITS][id(op)] = self._call_final(op, args, kwargs)
         else:
             if compat.call_has_training_arg(op):
                 kwargs = dict(kwargs, training=False)

@@ -14,6 +14,7 @@ from ..errors import (
     InvalidImageError,
     LayerNotFoundError,
     NoSpatialLayerError,
+    NotAClassifierError,
     PreprocessError,
     UnsupportedModelError,
 )
@@ -89,17 +90,20 @@ class Inspector(ExplainMethods, OcclusionMethods, GradientMethods, MaximizationM
             self._graph_error = str(exc)
         if self.graph is not None:
             self.input_shape = self.graph.input_shape
-            output_shape = self.graph.output_shape
-            self.output_activation = self.graph.output_activation
+            #: Shape (no batch axis) and final activation of each output.
+            self.output_shapes = list(self.graph.output_shapes)
+            self.output_activations = list(self.graph.output_activations)
+            #: Name of each output (the layer producing it), for ``targets.Output("name", ...)``.
+            self.output_names = [getattr(layer, "name", str(i)) for i, layer in enumerate(self.graph.final_layers)]
         else:
             self.input_shape = input_shape
-            output_shape, self.output_activation = _probe_output(model, self.input_shape)
-        if len(output_shape) != 1:
-            raise UnsupportedModelError(
-                f"the model's output has shape {output_shape}; cnnwidgets expects class scores of "
-                "shape (num_classes,)"
-            )
-        self.num_classes = int(output_shape[0])
+            output_shape, activation = _probe_output(model, self.input_shape)
+            self.output_shapes, self.output_activations, self.output_names = [output_shape], [activation], ["output"]
+        self.output_activation = self.output_activations[0]
+        #: True for one output of class scores ``(K,)``: ints and class names mean classes.
+        self.is_classifier = len(self.output_shapes) == 1 and len(self.output_shapes[0]) == 1
+        #: Number of classes of a classifier, None for other models (use targets).
+        self.num_classes = int(self.output_shapes[0][0]) if self.is_classifier else None
         self.class_names = self._check_class_names(class_names)
         self.preprocess = preprocess
         self.input_range = (float(input_range[0]), float(input_range[1]))
@@ -243,9 +247,18 @@ class Inspector(ExplainMethods, OcclusionMethods, GradientMethods, MaximizationM
         return record
 
     # ----------------------------------------------------------------- classes
+    def _require_classifier(self, what):
+        if not self.is_classifier:
+            raise NotAClassifierError(
+                f"cannot {what}: the model's outputs have shapes {self.output_shapes}, not one vector of class "
+                "scores; use predict_outputs(image) for its raw outputs and pass a cnnwidgets.targets object "
+                "(Region, Value, Output or a callable) to explain"
+            )
+
     def _check_class_names(self, class_names):
         if class_names is None:
             return None
+        self._require_classifier("take class names")
         names = tuple(str(n) for n in class_names)
         if len(names) != self.num_classes:
             raise ClassNotFoundError(
@@ -256,6 +269,7 @@ class Inspector(ExplainMethods, OcclusionMethods, GradientMethods, MaximizationM
 
     def class_index(self, spec, image=None):
         """Resolve a class given by index or name; ``None`` means the predicted class of ``image``."""
+        self._require_classifier(f"resolve class {spec!r}")
         if spec is None:
             if image is None:
                 raise ClassNotFoundError("no class given; pass a class index or name (or an image to use its predicted class)")
@@ -281,12 +295,16 @@ class Inspector(ExplainMethods, OcclusionMethods, GradientMethods, MaximizationM
         """The display name of class ``index``."""
         return self.class_names[index] if self.class_names else str(index)
 
-    def _target(self, class_index, model_input, key):
-        """Resolve a class for a prepared image (None: its predicted class) without re-hashing it."""
-        if class_index is not None:
-            return self.class_index(class_index)
-        probs = self._cache.get_or_compute(("predict", key), lambda: self._predict_inputs(model_input[None])[0])
-        return int(np.argmax(probs))
+    def _target(self, target, model_input, key):
+        """Resolve a class or target for a prepared image (None: its predicted class) as a one-row TargetBatch."""
+        from .targeting import resolve
+
+        def predicted():
+            self._require_classifier("explain the predicted class")
+            probs = self._cache.get_or_compute(("predict", key), lambda: self._predict_inputs(model_input[None])[0])
+            return int(np.argmax(probs))
+
+        return resolve(self, target, predicted)
 
     # ------------------------------------------------------------------ inputs
     def prepare(self, image):
@@ -360,6 +378,17 @@ class Inspector(ExplainMethods, OcclusionMethods, GradientMethods, MaximizationM
 
         return self._function("forward", build)
 
+    def _outputs(self, x, capture=(), transform=None):
+        """``(outputs, logits, captured)`` with one tensor per model output, inside a tf.function."""
+        import tensorflow as tf
+
+        if self.graph is None:
+            output = tf.cast(self.model(x, training=False), tf.float32)
+            logits = tf.math.log(tf.maximum(output, 1e-12)) if self.output_activation else output
+            return [output], [logits], {}
+        outputs, logits, captured = self.graph.execute_all(x, capture, transform)
+        return outputs, logits, captured
+
     def _scores(self, x, capture=(), transform=None):
         """(probabilities, logits, captured) for a batch, inside a tf.function.
 
@@ -410,13 +439,42 @@ class Inspector(ExplainMethods, OcclusionMethods, GradientMethods, MaximizationM
             ``(num_classes,)`` float32 probabilities (softmax of the logits
             when the model outputs logits).
         """
+        self._require_classifier("predict class probabilities")
         _, model_input, key = self.prepare(image)
         return self._cache.get_or_compute(
             ("predict", key), lambda: self._predict_inputs(model_input[None])[0]
         ).copy()
 
+    def predict_outputs(self, image):
+        """Every output of the model for one image, as given by the model: a list of arrays (cached).
+
+        Works on any model (segmentation maps, regression values, several heads).
+        """
+        import tensorflow as tf
+
+        _, model_input, key = self.prepare(image)
+
+        def build():
+            @tf.function(input_signature=self._signature(), reduce_retracing=True, autograph=False)
+            def outputs(x):
+                self.trace_counts["outputs"] += 1
+                return [tf.cast(t, tf.float32) for t in self._outputs(x)[0]]
+
+            return outputs
+
+        found = self._cache.get_or_compute(
+            ("outputs", key), lambda: [t.numpy()[0] for t in self._function("outputs", build)(model_input[None])])
+        return [np.array(t) for t in found]
+
+    def target_score(self, image, target=None):
+        """The score a target explains for one image (probability where the output is softmax/sigmoid, else value)."""
+        _, model_input, key = self.prepare(image)
+        resolved = self._target(target, model_input, key)
+        return float(self._batch_scores(model_input[None], resolved, kind="probability")[0])
+
     def predict_batch(self, images, batch_size=128):
         """Class probabilities ``(N, num_classes)`` for a batch ``(N, H, W, C)`` of images."""
+        self._require_classifier("predict class probabilities")
         images = np.asarray(images)
         if images.ndim == 3 and self.input_shape[-1] == 1:
             images = images[..., None]
@@ -434,6 +492,7 @@ class Inspector(ExplainMethods, OcclusionMethods, GradientMethods, MaximizationM
 
     def logits(self, image):
         """Pre-softmax class scores ``(num_classes,)`` for one image."""
+        self._require_classifier("compute class logits")
         _, model_input, key = self.prepare(image)
         return self._cache.get_or_compute(
             ("logits", key), lambda: self._forward_fn()(model_input[None])[1].numpy()[0]
@@ -515,10 +574,8 @@ class Inspector(ExplainMethods, OcclusionMethods, GradientMethods, MaximizationM
 
     def __repr__(self):
         layers = len(self.graph.records) if self.graph is not None else "?"
-        return (
-            f"Inspector({self.model.name!r}, input {self.input_shape}, {self.num_classes} classes, "
-            f"{layers} layers)"
-        )
+        what = f"{self.num_classes} classes" if self.is_classifier else f"outputs {self.output_shapes}"
+        return f"Inspector({self.model.name!r}, input {self.input_shape}, {what}, {layers} layers)"
 
 
 class _ActivationsView(Mapping):

@@ -50,7 +50,7 @@ class OcclusionMethods:
         filler = self._fill(display, key, fill)
         return np.where(covered[..., None], filler, display)
 
-    def occlude(self, image, box=None, fill="gray", mask=None, method="auto"):
+    def occlude(self, image, box=None, fill="gray", mask=None, method="auto", target=None):
         """Class probabilities with part of the image covered.
 
         Parameters
@@ -145,8 +145,11 @@ class OcclusionMethods:
         ----------
         image : array_like
             One image.
-        class_index : int or str, optional
-            The class whose probability to watch; default the predicted class.
+        class_index : int, str or target, optional
+            The class whose probability to watch (default the predicted
+            class), or a target (:mod:`cnnwidgets.targets`): the map is then
+            the drop of the target's score (probability where the output is
+            softmax/sigmoid, value otherwise).
         patch : int, optional
             Side of the square, default a sixth of the shorter image side.
         stride : int, optional
@@ -200,7 +203,7 @@ class OcclusionMethods:
         approximate = method == "approximate"
         tau, drill_down = _check_approximation(tau, drill_down) if approximate else (1.0, None)
         shape_key = ("approximate", tau, drill_down) if approximate else "exact"
-        cache_key = ("occlusion_map", key, target, patch, stride, _fill_key(fill), shape_key)
+        cache_key = ("occlusion_map", key, target.key, patch, stride, _fill_key(fill), shape_key)
         cached = self._cache.get(cache_key)
         if cached is not None:
             if progress is not None:
@@ -208,7 +211,7 @@ class OcclusionMethods:
             return cached.copy()
         size = min(patch, height), min(patch, width)
         ys, xs = patch_positions(height, patch, stride), patch_positions(width, patch, stride)
-        mode, plan, reason = self._occlusion_mode(method, size, tau)
+        mode, plan, reason = self._occlusion_mode(method, size, tau, target)
         sweep = _Sweep(self, model_input, key, self._model_fill(display, key, fill), size, target, batch_size,
                        mode, plan)
         base = float(self._batch_scores(model_input[None], target, kind="probability")[0])
@@ -252,10 +255,12 @@ class OcclusionMethods:
             engine = self.__dict__["_incremental_engine"] = IncrementalEngine(self)
         return engine
 
-    def _occlusion_mode(self, method, rect, tau):
+    def _occlusion_mode(self, method, rect, tau, target=None):
         """``(mode, plan or None, reason)`` for a changed rectangle of size ``rect``."""
         if method == "full":
             return "full", None, ""
+        if target is not None and not (self.is_classifier and target.scorer.kind == "class"):
+            return "full", None, "incremental inference computes class probabilities only; this target runs in full"
         engine = self._incremental
         if not engine.available:
             return "full", None, f"incremental inference unavailable: {engine.reason}"
@@ -323,7 +328,7 @@ class _Sweep:
         else:
             patches = np.stack([filler[y : y + h, x : x + w] for y, x in chunk])
             ys, xs = zip(*chunk)
-            probs = self.insp._incremental.probabilities(self.plan, clean, patches, ys, xs)[:, self.target]
+            probs = self.insp._incremental.probabilities(self.plan, clean, patches, ys, xs)[:, self.target.indices[0]]
         seconds = time.perf_counter() - start
         self.positions += len(chunk)
         self.seconds += seconds

@@ -28,7 +28,7 @@ def occlusion(insp, request):
     maps = []
     for display, target in zip(request.displays, request.targets):
         maps.append(insp.occlusion_map(
-            display, int(target), patch=params["patch"] or None, stride=params["stride"] or None,
+            display, target, patch=params["patch"] or None, stride=params["stride"] or None,
             fill=params["fill"], batch_size=max(request.batch_size, 1),
             progress=request.progress if single else None, cancel=request.cancel))
         if job is not None:

@@ -73,16 +73,30 @@ class OcclusionMethods:
             ``"approximate"`` adds projective-field thresholding
             (``tau`` = 0.5). :attr:`occlusion_stats` ``.move`` says what ran.
 
+        target : int, str or target, optional
+            When given, return this target's score on the occluded image
+            (probability where the output is softmax/sigmoid, else value)
+            instead of the class probabilities: what segmentation, regression
+            and multi-output models use. Compare with :meth:`target_score`.
+
         Returns
         -------
-        numpy.ndarray
-            ``(num_classes,)`` probabilities.
+        numpy.ndarray or float
+            ``(num_classes,)`` probabilities, or the target's score.
         """
         display, model_input, key = self.prepare(image)
         method = _check_method(method)
         covered = self._occlusion_mask(display, box, mask)
         filler = self._model_fill(display, key, fill)
         occluded = np.where(covered[..., None], filler, model_input)
+        if target is not None:
+            resolved = self._target(target, model_input, key)
+            start = time.perf_counter()
+            score = float(self._batch_scores(occluded[None], resolved, kind="probability")[0])
+            self.occlusion_stats.move = _run("move", method, "full", 1, time.perf_counter() - start, None, None,
+                                             "a target's score is computed by a full pass")
+            return score
+        self._require_classifier("occlude and report class probabilities (pass target=... instead)")
         rows, cols = np.flatnonzero(covered.any(axis=1)), np.flatnonzero(covered.any(axis=0))
         if rows.size == 0:
             return self.predict(display)

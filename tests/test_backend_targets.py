@@ -197,6 +197,14 @@ def test_every_method_runs_with_region_and_value_targets(segmenter, regressor):
                                        err_msg=spec.name)
 
 
+def test_default_layer_of_a_segmenter_is_a_feature_map_and_heads_are_refused(segmenter):
+    insp = cw.Inspector(segmenter[0])
+    assert insp.default_cam_layer.path == "conv1"  # not the logits conv nor the softmax
+    target = Region(1, np.ones((H, W)))
+    with pytest.raises(cw.NoSpatialLayerError, match="does not depend on layer"):
+        insp.explain(images()[0], "gradcam", target, layer="probs")
+
+
 def test_targets_key_the_cache_and_never_retrace(segmenter):
     insp = cw.Inspector(segmenter[0])
     image = images()[0]

@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from ..errors import InvalidImageError, InvalidParameterError
+from ..errors import InvalidImageError, InvalidParameterError, NoSpatialLayerError
 from .images import as_image, image_key, resize_map
 from .jobs import JobControl
 from .methods import ExplainRequest, compute_function, get_method
@@ -261,6 +261,11 @@ class ExplainMethods:
             return layer_gradients
 
         features, grads = self._function(name, build)(np.asarray(x, np.float32), *targets.arrays())
+        if grads is None:
+            raise NoSpatialLayerError(
+                f"the score explained does not depend on layer {path!r} (it comes after the pre-activation "
+                "score, or on another output's branch); choose a layer before the target's output"
+            )
         return features.numpy(), grads.numpy()
 
     def _layer_features(self, x, path):

@@ -193,7 +193,12 @@ class Inspector(ExplainMethods, OcclusionMethods, GradientMethods, MaximizationM
         graph = self._require_graph("find a layer for class activation maps")
         if self._default_cam_layer is not None:
             return self._default_cam_layer
-        spatial = [r for r in graph.records if r.is_spatial and not r.is_model]
+        # A dense output's head (the final layer, and a pre-activation layer of the output's own shape
+        # such as a 1x1 "logits" conv) holds scores, not feature maps.
+        finals = {id(layer) for layer in graph.final_layers}
+        heads = {shape for shape in graph.output_shapes if len(shape) == 3}
+        spatial = [r for r in graph.records if r.is_spatial and not r.is_model and id(r.layer) not in finals
+                   and r.output_shape not in heads]
         if not spatial:
             raise NoSpatialLayerError(
                 "the model has no layer with spatial (H, W, C) output, so Grad-CAM has no feature "

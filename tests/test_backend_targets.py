@@ -80,6 +80,26 @@ def test_region_gradient_and_gradcam_equal_the_summed_score_by_hand(segmenter, s
     np.testing.assert_allclose(got, cam, rtol=1e-4, atol=1e-6 * max(1.0, cam.max()))
 
 
+def test_region_on_a_fused_softmax_conv_head_explains_its_logits(segmenter):
+    """A 1x1 Conv2D(activation="softmax") head: the pre-activation is split off exactly, as for Dense."""
+    _, twin, _ = segmenter
+    inp = keras.Input((H, W, 1))
+    x = twin.get_layer("conv1")(twin.layers[1](inp))
+    logits_layer = twin.get_layer("logits")
+    head = L.Conv2D(3, 1, activation="softmax")
+    fused = keras.Model(inp, head(x))
+    head.set_weights(logits_layer.get_weights())
+    insp = cw.Inspector(fused)
+    assert insp.output_activations == ["softmax"]
+    mask = np.zeros((H, W), np.float32)
+    mask[4:, :3] = 1
+    image = images()[2]
+    want = tape_gradient(twin, image, lambda y: tf.reduce_sum(y[..., 0] * mask))
+    np.testing.assert_allclose(insp.gradient(image, Region(0, mask)), want, rtol=1e-4, atol=1e-7)
+    probs = fused(image[None]).numpy()[0]
+    assert insp.target_score(image, Region(0, mask)) == pytest.approx(float((probs[..., 0] * mask).sum()), rel=1e-5)
+
+
 def test_a_pixel_explained_lies_in_its_input_window():
     """Two stacked valid 3x3 convs: output pixel (i, j) sees input rows i..i+4, cols j..j+4 only."""
     seeded(2)

@@ -359,6 +359,12 @@ class ModelGraph:
             if layer.use_bias:
                 logits = logits + layer.bias
             return layer.activation(logits), logits
+        if isinstance(layer, keras.layers.Conv2D) and getattr(layer, "data_format", None) == "channels_last":
+            # A dense (segmentation) head with a fused softmax/sigmoid: the same convolution, no activation.
+            logits = layer.convolution_op(args[0], layer.kernel)
+            if layer.use_bias:
+                logits = logits + layer.bias
+            return layer.activation(logits), logits
         # Another layer type ending in softmax/sigmoid: log-probabilities stand
         # in for logits (same argmax; gradients differ by a shared term).
         output = layer(*args, **kwargs)

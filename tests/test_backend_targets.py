@@ -267,3 +267,23 @@ def test_bad_targets_get_typed_errors(segmenter, two_heads, regressor):
         seg.explain_batch(images(2), "vanilla", [Region(0, np.ones((H, W))), lambda y: tf.reduce_sum(y, [1, 2, 3])])
     # The inspector keeps working after a bad target.
     assert np.isfinite(seg.gradient(image, Region(0, np.ones((H, W))))).all()
+
+
+def test_keras_application_base_with_class_and_box_heads():
+    """MobileNetV2 (weights=None) nested as a base, a softmax class head and a linear box head."""
+    seeded(5)
+    base = keras.applications.MobileNetV2(input_shape=(32, 32, 3), include_top=False, weights=None, alpha=0.35)
+    inp = keras.Input((32, 32, 3))
+    pooled = L.GlobalAveragePooling2D()(base(inp))
+    model = keras.Model(inp, [L.Dense(4, activation="softmax", name="cls")(pooled), L.Dense(4, name="box")(pooled)])
+    insp = cw.Inspector(model, preprocess=keras.applications.mobilenet_v2.preprocess_input)
+    assert insp.default_cam_layer.path.startswith(base.name + "/")
+    image = np.random.default_rng(0).uniform(0, 255, (32, 32, 3)).astype(np.float32)
+    for target in (Output("cls", 2), Output("box", Value(3)), Output(1, lambda box: box[:, 0] - box[:, 1])):
+        for method in ("gradcam", "vanilla"):
+            got = insp.explain(image, method, target)
+            assert got.shape == (32, 32) and np.isfinite(got).all(), (method, target)
+    x = keras.applications.mobilenet_v2.preprocess_input(image[None].copy())
+    want = tape_gradient(model, x[0], lambda ys: ys[1][:, 0] - ys[1][:, 1])
+    got = insp.gradient(image, Output(1, lambda box: box[:, 0] - box[:, 1]))
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-6 * np.abs(want).max())

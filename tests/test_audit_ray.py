@@ -16,7 +16,13 @@ def local_ray():
     """Start a local Ray for this module and check that shutting it down leaves no process behind."""
     assert not ray.is_initialized(), "another test left Ray running"
     os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    for attempt in range(2):
+        try:
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+            break
+        except Exception:  # Ray's raylet gives its dashboard agent 15 s to start (ray-project/ray#65983)
+            if attempt:
+                raise
     node = ray._private.worker._global_node
     pids = [info.process.pid for infos in node.all_processes.values() for info in infos]
     yield

@@ -45,6 +45,7 @@ def test_scatter_selection_shows_images_and_a_click_opens_an_explorer(digits_aud
     assert explorer is not None and explorer.inspector is cw.Inspector.for_model(model)
     np.testing.assert_array_equal(explorer.images[0], images[index])
     assert explorer.image_index == 0
+    assert explorer.layer == result.meta["layer"] and explorer.saliency_overlay.method == "gradcam"
     browser.image_index = -1
     assert browser.explorer is None and browser.explorer_box.children == ()
 

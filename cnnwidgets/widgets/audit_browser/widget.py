@@ -162,7 +162,7 @@ class AuditBrowser(widgets.VBox):
         try:
             found = self.clusters
         except CNNWidgetsError as exc:
-            self.status.value = f'<span style="color:#b3261e">{html.escape(str(exc))}</span>'
+            self._show_error(str(exc))
             return
         self.status.value = ""
         rows, boxes, y = [], [], 0
@@ -201,6 +201,10 @@ class AuditBrowser(widgets.VBox):
         rgba, self._selection_boxes = mosaic(self.result, shown, self._tile, columns=8, opacity=self._opacity)
         self.selection_canvas.show(rgba)
 
+    def _show_error(self, text):
+        """One line in the status, marked up as the other widgets' errors are."""
+        self.status.value = f'<span class="cnnwidgets-error" style="color:#b3261e">{html.escape(text)}</span>'
+
     def _pick(self, boxes, x, y):
         for y0, x0, y1, x1, index in boxes:
             if y0 <= y < y1 and x0 <= x < x1:
@@ -216,7 +220,7 @@ class AuditBrowser(widgets.VBox):
             self.explorer = None
             return
         if self.result.inspector is None:
-            self.status.value = html.escape("reopened audit: call result.attach(model) to explore its images")
+            self._show_error("this audit has no model: call result.attach(model) to explore its images")
             return
         from .. import Explorer  # through the package's public class, as the Explorer composes the others
 
@@ -226,10 +230,15 @@ class AuditBrowser(widgets.VBox):
         images = np.stack([self.result.image(r) for r in rows])
         labels = None if self.result.labels is None else np.asarray(self.result.labels)[rows]
         try:
-            self.explorer = Explorer(self.result.inspector, images, labels=labels, tab="saliency", width=self._width)
+            self.explorer = Explorer(self.result.inspector, images, labels=labels, tab="saliency", width=self._width,
+                                     layer=self.result.meta.get("layer"))  # the audit's layer (CAM methods)
         except CNNWidgetsError as exc:
-            self.status.value = f'<span style="color:#b3261e">{html.escape(str(exc))}</span>'
+            self._show_error(str(exc))
             return
+        try:  # the Saliency tab shows the audit's method
+            self.explorer.saliency_overlay.method = self.result.meta["method"]
+        except (CNNWidgetsError, traitlets.TraitError):
+            pass
         title = widgets.HTML(html.escape(f"Image {index} and the rest of its cluster, in an Explorer"))
         self.explorer_box.children = [title, self.explorer]
 
@@ -271,7 +280,7 @@ class AuditBrowser(widgets.VBox):
                 result = audit(model, data, progress=progress, cancel=self._cancel, **audit_kwargs)
             except Exception as exc:  # shown, the browser keeps working
                 message = str(exc) if isinstance(exc, CNNWidgetsError) else f"{type(exc).__name__}: {exc}"
-                self.status.value = f'<span style="color:#b3261e">{html.escape(message)}</span>'
+                self._show_error(message)
                 self.summary.value = ""
             else:
                 self.show_result(result)

@@ -15,8 +15,8 @@ import numbers
 from ...errors import InvalidParameterError
 from ..methods import get_method
 from .clustering import ClassClusters, Cluster
-from .compute import AuditSpec, audit_batch, check_batch_size, new_store, run_local
-from .result import DEFAULT_MEMORY_LIMIT, AuditResult
+from .compute import AuditSpec, check_batch_size, run_local
+from .result import DEFAULT_MEMORY_LIMIT, ArrayStore, AuditResult
 from .sources import as_source
 
 __all__ = ["audit", "AuditResult", "ClassClusters", "Cluster", "ENGINES"]
@@ -112,7 +112,7 @@ def audit(model, data, method="gradcam", class_index="predicted", *, batch_size=
     if map_size is not None:
         map_size = _check_size(map_size)
     spec = AuditSpec(method_spec.name, class_index, path, bound, map_size, int(thumbnail_size), batch_size)
-    store = new_store(memory_limit, directory)
+    store = ArrayStore(memory_limit=memory_limit, directory=directory)
     meta = {
         "method": method_spec.name, "params": {k: _jsonable(v) for k, v in bound.items()}, "layer": path,
         "class_index": class_index, "class_names": list(inspector.class_names or []) or None,

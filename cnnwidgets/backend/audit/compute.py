@@ -14,9 +14,8 @@ import numpy as np
 from ...errors import ClassNotFoundError, InvalidParameterError, JobCancelled
 from ..images import resize_map
 from ..jobs import JobControl
-from .result import ArrayStore
 
-__all__ = ["AuditSpec", "audit_batch", "run_local", "thumbnail"]
+__all__ = ["AuditSpec", "audit_batch", "run_local", "thumbnail", "check_batch_size"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,13 +96,13 @@ def run_local(inspector, spec, source, store, progress=None, cancel=None):
             return False
         try:
             batch = audit_batch(inspector, spec, images, labels, cancel=cancel)
-        except JobCancelled:
+        except JobCancelled:  # inside a batch: the batches before it are kept
             return False
         store.append(batch)
         done += len(images)
         if progress is not None:
             progress(done, source.length)
-    return not job.cancelled()
+    return True
 
 
 def check_batch_size(value):
@@ -111,6 +110,3 @@ def check_batch_size(value):
         raise InvalidParameterError(f"batch_size must be at least 1, got {value!r}; pass a positive integer")
     return int(value)
 
-
-def new_store(memory_limit, directory):
-    return ArrayStore(memory_limit=memory_limit, directory=directory)

@@ -32,7 +32,9 @@ class ArrayStore:
     memory_limit : int
         Bytes kept in memory; past it every array moves to ``directory``.
     directory : str or path, optional
-        Where to spill; default a new temporary folder.
+        Where to spill; default a new temporary folder, which the result
+        reads from and which is left in place (delete it when done, or pass
+        a folder of your own).
     """
 
     def __init__(self, memory_limit=DEFAULT_MEMORY_LIMIT, directory=None):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import cnnwidgets as cw
+from cnnwidgets.backend.audit.ray_engine import ensure_ray
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")
@@ -16,13 +17,8 @@ def local_ray():
     """Start a local Ray for this module and check that shutting it down leaves no process behind."""
     assert not ray.is_initialized(), "another test left Ray running"
     os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
-    for attempt in range(2):
-        try:
-            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-            break
-        except Exception:  # Ray's raylet gives its dashboard agent 15 s to start (ray-project/ray#65983)
-            if attempt:
-                raise
+    ensure_ray(num_cpus=2, attempts=3)  # a local Ray; more tries if a busy machine made a start fail
+    assert ray.is_initialized()
     node = ray._private.worker._global_node
     pids = [info.process.pid for infos in node.all_processes.values() for info in infos]
     yield

@@ -7,8 +7,10 @@ each actor loads the model once (saved as a ``.keras`` file and shipped as
 bytes), binds one Inspector, and reads its images from the object store
 (arrays; a ``tf.data.Dataset`` is read into one first) or from the files
 themselves (folders: the paths must be readable on every node). On a
-cluster with GPUs each actor gets one. The driver gathers the batches in
-order into the same :class:`AuditResult` the default engine fills.
+cluster with GPUs each actor gets one. The driver puts the batches back in
+the data's order (they return in any order) into the same
+:class:`AuditResult` the default engine fills; a ``ray.data.Dataset`` given as
+it is keeps the order in which Ray returns its rows.
 
 Point it at a cluster with ``ray.init(address="ray://head:10001")`` (or
 ``ray_address=``) before the call; with no Ray running, a local one starts
@@ -25,7 +27,7 @@ from ...errors import InvalidParameterError
 from .compute import audit_batch
 from .sources import ArraySource, FolderSource, as_source
 
-__all__ = ["run_ray", "AuditActor", "model_bytes"]
+__all__ = ["run_ray", "ensure_ray", "AuditActor", "model_bytes"]
 
 
 def _ray():
@@ -96,13 +98,27 @@ class AuditActor:
         return out
 
 
-def _start(ray, address, num_cpus):
+def ensure_ray(address=None, num_cpus=None, attempts=2):
+    """Connect to Ray (``address``) or start a local one with ``num_cpus`` CPUs, unless one is up.
+
+    A local start is tried ``attempts`` times: on a busy machine Ray's raylet
+    can give up on its dashboard agent, which it waits for a fixed 15 s
+    (ray-project/ray#65983).
+    """
+    ray = _ray()
     if ray.is_initialized():
-        return
-    options = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+        return ray
+    options = {"include_dashboard": False, "log_to_driver": False}
     if address is None:
         options["num_cpus"] = num_cpus
-    ray.init(address=address, **options)
+    for attempt in range(attempts if address is None else 1):
+        try:
+            ray.init(address=address, **options)
+            return ray
+        except Exception:
+            if attempt + 1 >= attempts or address is not None:
+                raise
+    return ray
 
 
 def _read_dataset(source):
@@ -117,8 +133,7 @@ def _read_dataset(source):
 def run_ray(inspector, spec, data, labels, store, progress=None, cancel=None, address=None, num_cpus=None,
             num_actors=None, gpus_per_actor=None):
     """Run the audit on Ray Data; returns ``(source, complete)`` like the default engine."""
-    ray = _ray()
-    _start(ray, address, num_cpus)
+    ray = ensure_ray(address, num_cpus)
     kwargs = {"class_names": inspector.class_names, "preprocess": inspector.preprocess,
               "input_range": inspector.input_range}
     constructor = {"model_data": model_bytes(inspector.model), "inspector_kwargs": kwargs, "spec": spec}
@@ -150,22 +165,23 @@ def run_ray(inspector, spec, data, labels, store, progress=None, cancel=None, ad
         AuditActor, fn_constructor_kwargs=constructor, batch_size=spec.batch_size, batch_format="numpy",
         concurrency=actors, num_cpus=1, num_gpus=per_actor_gpu,
     )
-    context = ray.data.DataContext.get_current()
-    kept = context.execution_options.preserve_order
-    context.execution_options.preserve_order = True  # rows come back in the data's order
     done, complete = 0, True
-    try:
-        for batch in results.iter_batches(batch_size=None, batch_format="numpy"):
-            index = batch.pop("index")
-            if source is not None and not np.array_equal(index, np.arange(done, done + len(index))):
-                raise RuntimeError("Ray Data returned rows out of order")  # preserve_order guarantees this
-            store.append(batch)
-            done += len(index)
+    waiting = {}  # batches that came back before the ones ahead of them, by first row
+    for batch in results.iter_batches(batch_size=None, batch_format="numpy"):
+        index = batch.pop("index")
+        if source is None:  # a ray.data.Dataset: its rows in the order Ray returns them
+            waiting[done] = batch
+        else:  # split into runs of consecutive rows (a block may join non-adjacent ones)
+            cuts = np.flatnonzero(np.diff(index) != 1) + 1
+            for rows in np.split(np.arange(len(index)), cuts):
+                waiting[int(index[rows[0]])] = {name: values[rows] for name, values in batch.items()}
+        while done in waiting:
+            ready = waiting.pop(done)
+            store.append(ready)
+            done += len(ready["targets"])
             if progress is not None:
                 progress(done, total)
-            if cancel is not None and (cancel.is_set() if hasattr(cancel, "is_set") else cancel()):
-                complete = done == total
-                break
-    finally:
-        context.execution_options.preserve_order = kept
+        if cancel is not None and (cancel.is_set() if hasattr(cancel, "is_set") else cancel()):
+            complete = done == total
+            break
     return source, complete

@@ -18,15 +18,15 @@ def test_browser_shows_the_clusters_of_the_largest_class(digits_audit):
     model, images, result = digits_audit
     browser = cw.AuditBrowser(result)
     counts = {int(c): len(result.rows(c)) for c in result.classes()}
-    assert browser.class_index == max(counts, key=counts.get)
+    assert browser.audit_class == max(counts, key=counts.get)
     found = browser.clusters
     assert len(browser.scatter.x) == len(found.rows) and len(browser.scatter.colors) == len(found.rows)
     assert browser.clusters_canvas.image.shape[0] > 40
     every = {box[4] for box in browser._boxes}
     assert every <= set(found.rows.tolist()) and every
-    other = next(c for c in counts if c != browser.class_index)
+    other = next(c for c in counts if c != browser.audit_class)
     browser.class_picker.value = other
-    assert browser.class_index == other and len(browser.scatter.x) == counts[other]
+    assert browser.audit_class == other and len(browser.scatter.x) == counts[other]
     browser.n_clusters = 2
     assert browser.clusters.n_clusters == 2 and browser.cluster_picker.value == 2
 
@@ -45,9 +45,10 @@ def test_scatter_selection_shows_images_and_a_click_opens_an_explorer(digits_aud
     assert explorer is not None and explorer.inspector is cw.Inspector.for_model(model)
     np.testing.assert_array_equal(explorer.images[0], images[index])
     assert explorer.image_index == 0
+    np.testing.assert_array_equal(browser.image, result.image(index))  # the vocabulary's read-only image
     assert explorer.layer == result.meta["layer"] and explorer.saliency_overlay.method == "gradcam"
     browser.image_index = -1
-    assert browser.explorer is None and browser.explorer_box.children == ()
+    assert browser.explorer is None and browser.explorer_box.children == () and browser.image is None
 
 
 def test_cluster_rows_show_the_most_typical_images_first(digits_audit):
@@ -84,4 +85,4 @@ def test_errors_are_shown_and_the_browser_keeps_working(digits_audit):
     browser.show_result(result)
     assert browser.result is result
     with pytest.raises(cw.InvalidParameterError):
-        browser.show_result(result, class_index=99)
+        browser.show_result(result, audit_class=99)

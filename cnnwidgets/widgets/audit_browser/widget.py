@@ -24,6 +24,7 @@ import traitlets
 from ...errors import CNNWidgetsError, InvalidParameterError
 from ...render import stack_panels, text_rgba
 from ..common.canvas import OverlayCanvas
+from ..common.traits import ArrayTrait
 from ..common.style import hex_to_rgba
 from .panels import WHITE, cluster_row, mosaic
 
@@ -42,8 +43,8 @@ class AuditBrowser(widgets.VBox):
     ----------
     result : AuditResult, optional
         From :func:`cnnwidgets.audit`. None: an empty browser (see :meth:`run`).
-    class_index : int or str, optional
-        Class to show first; default the class with the most images.
+    audit_class : int or str, optional
+        Class whose clusters to show first; default the class with the most images.
     n_clusters : int
         Clusters per class; 0 chooses by the eigengap.
     tile : int
@@ -55,22 +56,26 @@ class AuditBrowser(widgets.VBox):
 
     Traits
     ------
-    class_index : int
-        The class shown.
+    audit_class : int
+        The class whose clusters are shown (a class of the audit, not a
+        requested class of one image: there is no "predicted" here).
     n_clusters : int
         0 = by eigengap.
     selected : list of int
         Image indices (rows of the result) selected in the scatter.
     image_index : int
         The image opened in the Explorer (-1: none).
+    image : ndarray or None
+        Read-only: the image opened in the Explorer, as the audit keeps it.
     """
 
-    class_index = traitlets.Int(0, help="the explained class whose clusters are shown")
+    audit_class = traitlets.Int(0, help="the explained class whose clusters are shown")
     n_clusters = traitlets.Int(0, help="clusters per class; 0 = read from the eigengap")
     selected = traitlets.List(traitlets.Int(), help="rows of the result selected in the scatter")
     image_index = traitlets.Int(-1, help="row of the result open in the Explorer; -1 for none")
+    image = ArrayTrait(None, allow_none=True, read_only=True, help="the image open in the Explorer, or None")
 
-    def __init__(self, result=None, class_index=None, *, n_clusters=0, tile=40, per_cluster=12, opacity=0.5,
+    def __init__(self, result=None, audit_class=None, *, n_clusters=0, tile=40, per_cluster=12, opacity=0.5,
                  width=980, **kwargs):
         super().__init__(**kwargs)
         self.result = None
@@ -83,7 +88,7 @@ class AuditBrowser(widgets.VBox):
         self._build()
         self.set_trait("n_clusters", int(n_clusters))
         if result is not None:
-            self.show_result(result, class_index)
+            self.show_result(result, audit_class)
 
     # -------------------------------------------------------------- layout
     def _build(self):
@@ -124,34 +129,34 @@ class AuditBrowser(widgets.VBox):
                              layout=widgets.Layout(width="360px"))
         self.children = [header, widgets.HBox([clusters_box, right], layout=widgets.Layout(gap="12px")),
                          self.status, self.explorer_box]
-        self.class_picker.observe(lambda change: self.set_trait("class_index", change["new"]), "value")
+        self.class_picker.observe(lambda change: self.set_trait("audit_class", change["new"]), "value")
         self.cluster_picker.observe(lambda change: self.set_trait("n_clusters", change["new"]), "value")
         self.scatter.observe(self._scatter_selected, "selected")
 
     # --------------------------------------------------------------- result
-    def show_result(self, result, class_index=None):
-        """Show ``result`` (an :class:`~cnnwidgets.AuditResult`), starting on ``class_index``."""
+    def show_result(self, result, audit_class=None):
+        """Show ``result`` (an :class:`~cnnwidgets.AuditResult`), starting on class ``audit_class``."""
         self.result = result
         classes = [int(c) for c in result.classes()]
         names = result.class_names
         counts = {c: len(result.rows(c)) for c in classes}
         self.class_picker.options = [(f"{names[c]} ({counts[c]})", c) for c in classes]
-        start = max(classes, key=lambda c: counts[c]) if class_index is None else result._class(class_index)
+        start = max(classes, key=lambda c: counts[c]) if audit_class is None else result._class(audit_class)
         if start not in classes:
-            raise InvalidParameterError(f"class {class_index!r} has no image in this audit; pick one of {classes}")
+            raise InvalidParameterError(f"class {audit_class!r} has no image in this audit; pick one of {classes}")
         stopped = "" if result.complete else " (stopped early)"
         self.summary.value = html.escape(f"{len(result)} images, {result.meta['method']} maps{stopped}")
-        if self.class_index == start:
+        if self.audit_class == start:
             self._redraw()
-        self.class_index = start
+        self.audit_class = start
         self.class_picker.value = start
 
     @property
     def clusters(self):
         """The :class:`~cnnwidgets.backend.audit.ClassClusters` shown."""
-        return self.result.clusters(self.class_index, self.n_clusters or None)
+        return self.result.clusters(self.audit_class, self.n_clusters or None)
 
-    @traitlets.observe("class_index", "n_clusters")
+    @traitlets.observe("audit_class", "n_clusters")
     def _class_changed(self, change):
         if change["name"] == "n_clusters":
             self.cluster_picker.value = change["new"]
@@ -218,7 +223,9 @@ class AuditBrowser(widgets.VBox):
         if index < 0 or self.result is None:
             self.explorer_box.children = []
             self.explorer = None
+            self.set_trait("image", None)
             return
+        self.set_trait("image", self.result.image(index))
         if self.result.inspector is None:
             self._show_error("this audit has no model: call result.attach(model) to explore its images")
             return

@@ -24,7 +24,7 @@ import numpy as np
 
 from .rules import catalogue, rule_for
 
-__all__ = ["Step", "Ref", "flatten", "Plan", "MultiOutputError"]
+__all__ = ["Step", "Ref", "flatten", "map_refs", "Plan", "MultiOutputError"]
 
 
 class Ref:
@@ -51,7 +51,8 @@ class Step:
     outputs: tuple
 
 
-def _map_refs(structure, fn):
+def map_refs(structure, fn):
+    """``structure`` with every :class:`Ref` replaced by ``fn(key)``."""
     import keras
 
     return keras.tree.map_structure(lambda v: fn(v.key) if isinstance(v, Ref) else v, structure)
@@ -72,7 +73,7 @@ def flatten(graph):
         if _is_container(op):
             return walk(op, args[0].key, prefix + op.name + "/")
         refs = []
-        _map_refs((args, kwargs), lambda k: refs.append(k))
+        map_refs((args, kwargs), lambda k: refs.append(k))
         key = new_key()
         steps.append(Step(op, prefix + op.name, args, kwargs, tuple(dict.fromkeys(refs)), (key,)))
         return key

@@ -91,7 +91,7 @@ class OcclusionMethods:
         height, width = covered.shape
         rect = (_bucket(rows[-1] + 1 - rows[0], height), _bucket(cols[-1] + 1 - cols[0], width))
         tau = APPROXIMATE_TAU if method == "approximate" else 1.0
-        mode, plan, reason = self._occlusion_mode(method, rect, tau)
+        mode, plan, reason = self._occlusion_mode(method, rect, tau, "move")
         stats = self.occlusion_stats
         start = time.perf_counter()
         if mode != "full" and "move" not in stats.full_seconds:
@@ -107,6 +107,7 @@ class OcclusionMethods:
             probs = self._incremental.probabilities(plan, clean, patch, [y], [x])[0]
             seconds = time.perf_counter() - start
         stats.move = _run("move", method, mode, 1, seconds, stats.full_seconds.get("move"), plan, reason)
+        _remember_speedup(plan, stats.move)
         return probs
 
     def _occlusion_mask(self, display, box, mask):
@@ -211,7 +212,7 @@ class OcclusionMethods:
             return cached.copy()
         size = min(patch, height), min(patch, width)
         ys, xs = patch_positions(height, patch, stride), patch_positions(width, patch, stride)
-        mode, plan, reason = self._occlusion_mode(method, size, tau)
+        mode, plan, reason = self._occlusion_mode(method, size, tau, "sweep")
         sweep = _Sweep(self, model_input, key, self._model_fill(display, key, fill), size, target, batch_size,
                        mode, plan)
         base = float(self._batch_scores(model_input[None], target, kind="probability")[0])
@@ -245,6 +246,7 @@ class OcclusionMethods:
             exact = self.occlusion_map(image, target, patch, stride, fill, batch_size)
             run.deviation = deviation(result, exact)
         self.occlusion_stats.sweep = run
+        _remember_speedup(plan, run)
         return self._cache.put(cache_key, result).copy()
 
     # ------------------------------------------------------------- incremental
@@ -255,8 +257,8 @@ class OcclusionMethods:
             engine = self.__dict__["_incremental_engine"] = IncrementalEngine(self)
         return engine
 
-    def _occlusion_mode(self, method, rect, tau):
-        """``(mode, plan or None, reason)`` for a changed rectangle of size ``rect``."""
+    def _occlusion_mode(self, method, rect, tau, kind):
+        """``(mode, plan or None, reason)`` for a changed rectangle of size ``rect`` (``kind``: sweep or move)."""
         if method == "full":
             return "full", None, ""
         engine = self._incremental
@@ -268,6 +270,9 @@ class OcclusionMethods:
                 f"incremental would still do {plan.flops_fraction:.0%} of the work "
                 f"(full computation from {plan.switch_path})"
             )
+        measured = plan.speedups.get(kind)
+        if method == "auto" and measured is not None and measured < 1.0:
+            return "full", None, f"incremental measured {measured:.2f}x of full speed here"
         if method == "auto" and not plan.ready.is_set():
             engine.warm_up_in_background(plan)
             return "full", None, "compiling the incremental pass in the background"
@@ -351,6 +356,12 @@ def _run(kind, method, mode, positions, seconds, full_seconds, plan, reason):
         flops_fraction=1.0 if plan is None or mode == "full" else plan.flops_fraction,
         switch_layer=None if plan is None else plan.switch_path, reason=reason,
     )
+
+
+def _remember_speedup(plan, run):
+    """Keep an incremental run's measured speed-up on its plan: ``auto`` stops using a plan that lost."""
+    if plan is not None and run.mode != "full" and run.speedup is not None:
+        plan.speedups[run.kind] = run.speedup
 
 
 def _check_method(method):

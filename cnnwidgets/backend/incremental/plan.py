@@ -154,6 +154,8 @@ class Plan:
     #: Set once the plan's compiled function has run (``method="auto"`` waits for it).
     ready: threading.Event = field(default_factory=threading.Event)
     warming: bool = False
+    #: Last measured speed-up over full recomputation, per kind (``"sweep"``, ``"move"``).
+    speedups: dict = field(default_factory=dict)
 
     def __post_init__(self):
         rules = catalogue()

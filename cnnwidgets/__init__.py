@@ -17,8 +17,11 @@ from .errors import (
     InvalidParameterError,
     JobCancelled,
     LayerNotFoundError,
+    MissingDependencyError,
     NoSpatialLayerError,
     UnknownMethodError,
+    PreprocessError,
+    PrivateAPIError,
     UnsupportedModelError,
 )
 
@@ -53,6 +56,9 @@ __all__ = [
     "JobCancelled",
     "methods",
     "get_method",
+    "PreprocessError",
+    "MissingDependencyError",
+    "PrivateAPIError",
     *_LAZY,
 ]
 

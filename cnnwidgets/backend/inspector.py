@@ -8,11 +8,13 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .. import compat
 from ..errors import (
     ClassNotFoundError,
     InvalidImageError,
     LayerNotFoundError,
     NoSpatialLayerError,
+    PreprocessError,
     UnsupportedModelError,
 )
 from .cache import ResultCache
@@ -63,7 +65,7 @@ class Inspector(ExplainMethods, OcclusionMethods, GradientMethods, MaximizationM
     """
 
     def __init__(self, model, class_names=None, preprocess=None, input_range=(0.0, 255.0), cache_size=256):
-        import keras
+        keras = compat.load_keras()
 
         if not isinstance(model, keras.Model):
             raise UnsupportedModelError(
@@ -104,6 +106,7 @@ class Inspector(ExplainMethods, OcclusionMethods, GradientMethods, MaximizationM
         self._cache = ResultCache(max_entries=cache_size)
         self._functions = {}
         self._functions_lock = threading.Lock()
+        self._default_cam_layer = None
         #: How many times each compiled function was traced (tests check 1).
         self.trace_counts = Counter()
         #: How the last occlusion sweep and move ran (full or incremental) and their speed-ups.
@@ -184,6 +187,8 @@ class Inspector(ExplainMethods, OcclusionMethods, GradientMethods, MaximizationM
             The model has no layer with ``(H, W, C)`` output.
         """
         graph = self._require_graph("find a layer for class activation maps")
+        if self._default_cam_layer is not None:
+            return self._default_cam_layer
         spatial = [r for r in graph.records if r.is_spatial and not r.is_model]
         if not spatial:
             raise NoSpatialLayerError(
@@ -192,7 +197,8 @@ class Inspector(ExplainMethods, OcclusionMethods, GradientMethods, MaximizationM
             )
         feeding = graph.feeding_paths()
         candidates = [r for r in spatial if r.path in feeding and _positions(r.output_shape) > 1]
-        return (candidates or spatial)[-1]
+        self._default_cam_layer = (candidates or spatial)[-1]  # the graph never changes: found once
+        return self._default_cam_layer
 
     def layer(self, spec):
         """Resolve a layer given by name, path (``"base/block_16_project"``), index or record.
@@ -299,7 +305,17 @@ class Inspector(ExplainMethods, OcclusionMethods, GradientMethods, MaximizationM
     def _preprocess(self, batch):
         if self.preprocess is None:
             return batch.astype(np.float32, copy=False)
-        out = np.asarray(self.preprocess(np.array(batch, dtype=np.float32)), dtype=np.float32)
+        batch = np.array(batch, dtype=np.float32)
+        try:
+            out = np.asarray(self.preprocess(batch), dtype=np.float32)
+        except Exception as exc:
+            name = getattr(self.preprocess, "__qualname__", None) or type(self.preprocess).__name__
+            raise PreprocessError(
+                f"your preprocess function {name!r} raised {type(exc).__name__}: {exc} -- on a batch of "
+                f"shape {batch.shape} and dtype {batch.dtype} (display images, float32 in "
+                f"{self.input_range}); make it accept such a batch and return model inputs of the same "
+                "shape (the original error is chained below)"
+            ) from exc
         if out.shape != batch.shape:
             raise InvalidImageError(
                 f"preprocess changed the batch shape from {batch.shape} to {out.shape}; it must act per pixel"
@@ -534,7 +550,8 @@ def _subclassed_input_shape(model):
     """``(H, W, C)`` of a built subclassed model's single image input, else None.
 
     Subclassed Keras 3 models have no ``inputs``; the shape they were built
-    with (by a first call or ``model.build``) is in ``_build_shapes_dict``.
+    with (by a first call or ``model.build``) is in ``_build_shapes_dict``
+    (read through :func:`cnnwidgets.compat.built_input_shapes`).
     """
     try:
         inputs = model.inputs
@@ -543,7 +560,7 @@ def _subclassed_input_shape(model):
     if inputs:
         shapes = [tuple(t.shape) for t in inputs]
     else:
-        shapes = list((getattr(model, "_build_shapes_dict", None) or {}).values())
+        shapes = compat.built_input_shapes(model)
     if len(shapes) != 1 or shapes[0] is None or len(shapes[0]) != 4:
         return None
     return tuple(None if d is None else int(d) for d in shapes[0][1:])

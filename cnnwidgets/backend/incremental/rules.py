@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
 __all__ = ["Axis", "Rule", "catalogue", "rule_for"]
 
 

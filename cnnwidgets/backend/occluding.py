@@ -128,17 +128,22 @@ class OcclusionMethods:
             for x in patch_positions(width, patch, stride)
         ]
         size = min(patch, height), min(patch, width)
-        base = float(self._batch_scores(model_input[None], target, kind="probability")[0])
         drop_sum = np.zeros((height, width), np.float64)
         count = np.zeros((height, width), np.float64)
         job = JobControl(len(positions), progress, cancel)
         job.check()
+        base = None
         for start in range(0, len(positions), batch_size):
             chunk = positions[start : start + batch_size]
-            batch = np.repeat(model_input[None], len(chunk), axis=0)
-            for i, (y, x) in enumerate(chunk):
+            # The first batch also carries the unoccluded image: its score is the base,
+            # taken through the same score hook without a pass of its own.
+            extra = int(base is None)
+            batch = np.repeat(model_input[None], len(chunk) + extra, axis=0)
+            for i, (y, x) in enumerate(chunk, start=extra):
                 batch[i, y : y + size[0], x : x + size[1]] = filler[y : y + size[0], x : x + size[1]]
             probs = self._batch_scores(batch, target, kind="probability")
+            if extra:
+                base, probs = float(probs[0]), probs[1:]
             for (y, x), prob in zip(chunk, probs):
                 drop_sum[y : y + size[0], x : x + size[1]] += base - prob
                 count[y : y + size[0], x : x + size[1]] += 1

@@ -9,7 +9,7 @@
 
 import importlib
 
-from . import demo
+from . import callbacks, demo
 from .errors import (
     ClassNotFoundError,
     CNNWidgetsError,
@@ -37,10 +37,12 @@ _LAZY = {
     "OcclusionPainter": "cnnwidgets.widgets",
     "SaliencyOverlay": "cnnwidgets.widgets",
     "Explorer": "cnnwidgets.widgets",
+    "TrainingCurves": "cnnwidgets.widgets.training",
 }
 
 __all__ = [
     "demo",
+    "callbacks",
     "CNNWidgetsError",
     "InvalidImageError",
     "InvalidParameterError",

@@ -486,7 +486,9 @@ class LayerBrowser(InspectorWidget):
         if not self._ready or self._image is None:
             return
         inspector = self.inspector
-        image, key, layer = self._image, (self._image_key, self._image_caption), self.layer
+        # The weights version is part of the input's key: new weights redraw the maps, preview and chart.
+        image, layer = self._image, self.layer
+        key = ((self._image_key, inspector.weights_version), self._image_caption)
         view = dict(colormap=self.colormap, normalization=self.normalization, order=self.channel_order,
                     page=self.page, channel=self.channel)
         sizes = dict(width=self.maps.width, page_size=self.page_size, vector_page_size=self.vector_page_size,
@@ -523,6 +525,9 @@ class LayerBrowser(InspectorWidget):
                     f" ({probabilities[predicted]:.0%})</small>"
                 )
         self.show_message(self._input_note, "info")
+
+    def _refresh_from_weights(self):
+        self._refresh()
 
     # -------------------------------------------------------------- snapshot
     @property

@@ -268,6 +268,22 @@ class SaliencyOverlay(SaliencyView, SaliencyCompute, SaliencyState):
         if self._ready:
             self._redraw()
 
+    def _refresh_from_weights(self):
+        # New scores for the class buttons and the title; the explained class stays as chosen.
+        try:
+            probabilities = self.inspector.predict(self.image)
+        except CNNWidgetsError as exc:
+            self.show_error(exc)
+            return
+        self._probabilities = probabilities
+        self._predicted = int(np.argmax(probabilities))
+        names = self._class_names()
+        top = self._predicted
+        self._image_view.title = f"Image \u00b7 predicted {names[top]} ({100 * probabilities[top]:.1f}%)"
+        self.class_picker.set_choices(probabilities, names)
+        self.class_picker.select(self.class_index)
+        self._request()
+
     def _busy_changed(self, busy):
         if not busy:
             self._set_busy(False)

@@ -164,7 +164,7 @@ class FilterGrid(FilterGridControls, InspectorWidget):
         self._image = None
         self._view = None
         self._detail = None
-        self._keep_shown = False  # a refresh keeps the synthesized tiles until new ones arrive
+        self._keep_shown = False
         self.columns = max(1, int(columns))
         self.tile_size = max(8, int(tile_size))
         self.page_size = max(1, int(page_size)) if page_size else _default_page_size(self.inspector.input_shape)
@@ -427,15 +427,11 @@ class FilterGrid(FilterGridControls, InspectorWidget):
             self._runner.cancel()  # a job for another page is stale now
             self._show_maximized(record, indices, result)
             return
-        shown = self._view
-        keep = (self._keep_shown and shown is not None and shown.kind == "maximize" and shown.record is not None
-                and shown.record.path == record.path and shown.indices == indices)
-        if not keep:
+        shown = self._view  # a refresh for new weights keeps the page's tiles until new ones arrive
+        if not (self._keep_shown and shown is not None and shown.result is not None and shown.indices == indices):
             shape = tuple(d or 1 for d in self.inspector.input_shape)
-            blank = image_tiles(np.zeros((len(indices),) + shape, np.float32), self.tile_size,
-                                value_range=(-1.0, 1.0))
-            self._show_view(_PageView("maximize", record, indices,
-                                      self._captioned(blank, self._captions(record, indices)),
+            blank = image_tiles(np.zeros((len(indices),) + shape, np.float32), self.tile_size, value_range=(-1.0, 1.0))
+            self._show_view(_PageView("maximize", record, indices, self._captioned(blank, self._captions(record, indices)),
                                       self._columns(len(indices))))
         self._start_maximize(record, indices, key)
 
@@ -577,14 +573,11 @@ class FilterGrid(FilterGridControls, InspectorWidget):
             self.show_message(f"stopped after {done} of {total} steps; press Synthesize to run again", "warning")
 
     def _refresh_from_weights(self):
-        # Kernels and syntheses of the old weights; the inspector's cache is versioned.
-        self._stacks.clear()
+        self._stacks.clear()  # kernels and syntheses of the old weights (the inspector's cache is versioned)
         self._results.clear()
         self._keep_shown = True
-        try:
-            self._refresh()
-        finally:
-            self._keep_shown = False
+        self._refresh()
+        self._keep_shown = False
 
     # -------------------------------------------------------------- snapshot
     def _snapshot_panels(self):

@@ -41,6 +41,12 @@ class TrainingCurves(widgets.HBox):
         self._size = (int(width), int(height))
         self.max_charts = int(max_charts)
         self.marked = None
+        # One legend for all charts, beside them (bqplot's own legend box covers the early points).
+        self.legend = widgets.HTML(
+            f"<div style='font-size:12px;line-height:1.8;margin-top:30px'>"
+            f"<span style='color:{_TRAIN_COLOUR}'>━━</span> training<br>"
+            f"<span style='color:{_VAL_COLOUR}'>━━</span> validation<br>"
+            f"<span style='color:{_MARK_COLOUR}'>╌╌</span> replayed epoch</div>")
         self.add_class("cnnwidgets-training-curves")
 
     def clear(self):
@@ -83,7 +89,7 @@ class TrainingCurves(widgets.HBox):
             x_scale = bqplot.LinearScale()
             y_scale = bqplot.LinearScale()
             lines = bqplot.Lines(x=[], y=[], scales={"x": x_scale, "y": y_scale}, colors=[_TRAIN_COLOUR, _VAL_COLOUR],
-                                 labels=["training", "validation"], display_legend=True, marker="circle",
+                                 labels=["training", "validation"], marker="circle",
                                  marker_size=16, stroke_width=2)
             mark_scale = bqplot.LinearScale(min=0.0, max=1.0)
             marker = bqplot.Lines(x=[], y=[], scales={"x": x_scale, "y": mark_scale}, colors=[_MARK_COLOUR],
@@ -93,11 +99,11 @@ class TrainingCurves(widgets.HBox):
                 axes=[bqplot.Axis(scale=x_scale, label="epoch", num_ticks=5, tick_format="d"),
                       bqplot.Axis(scale=y_scale, orientation="vertical", num_ticks=4, tick_format=".2g")],
                 fig_margin={"top": 30, "bottom": 40, "left": 50, "right": 10},
-                legend_location="top-right", legend_style={"font-size": "10px"},
                 layout=widgets.Layout(width=f"{width}px", height=f"{height}px"), title_style={"font-size": "13px"},
             )
-            chart = self._charts[name] = {"figure": figure, "lines": lines, "marker": marker, "x": x_scale}
-            self.children = [c["figure"] for c in self._charts.values()]
+            chart = self._charts[name] = {"figure": figure, "lines": lines, "marker": marker, "x": x_scale,
+                                          "y": y_scale}
+            self.children = [c["figure"] for c in self._charts.values()] + [self.legend]
         return chart
 
     def _draw(self):
@@ -111,6 +117,8 @@ class TrainingCurves(widgets.HBox):
                 lines.y = np.vstack(series) if series else []
                 lines.labels = ["training", "validation"][: len(series)]
             chart["x"].min = 0.0
+            finite = np.concatenate([v[np.isfinite(v)] for v in series]) if series else np.zeros(0)
+            chart["y"].min = 0.0 if finite.size and finite.min() >= 0 else None  # losses and accuracies from 0
             chart["x"].max = float(max(x.max(), 2.0)) if x.size else 1.0
 
     def mark(self, epoch):

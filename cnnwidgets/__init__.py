@@ -17,8 +17,11 @@ from .errors import (
     InvalidParameterError,
     JobCancelled,
     LayerNotFoundError,
+    MissingDependencyError,
     NoSpatialLayerError,
     UnknownMethodError,
+    PreprocessError,
+    PrivateAPIError,
     UnsupportedModelError,
 )
 
@@ -30,6 +33,7 @@ _LAZY = {
     "Inspector": "cnnwidgets.backend",
     "LayerRecord": "cnnwidgets.backend",
     "MaximizationResult": "cnnwidgets.backend",
+    "DrillDown": "cnnwidgets.backend.incremental",
     "MethodSpec": "cnnwidgets.backend.methods",
     "ParamSpec": "cnnwidgets.backend.methods",
     "LayerBrowser": "cnnwidgets.widgets",
@@ -54,6 +58,9 @@ __all__ = [
     "JobCancelled",
     "methods",
     "get_method",
+    "PreprocessError",
+    "MissingDependencyError",
+    "PrivateAPIError",
     *_LAZY,
 ]
 

@@ -63,9 +63,9 @@ def _fresh_views(model, weights, browser, overlay, painter, grid):
     clone.set_weights(weights)
     insp = cw.Inspector(clone)
     return {
-        "feature maps": insp.activations(browser._image, browser.layer).ravel()
-        if browser.frame.kind == "vector" else insp.activations(browser._image, browser.layer),
-        "prediction": insp.predict(browser._image),
+        "feature maps": insp.activations(browser.image, browser.layer).ravel()
+        if browser.frame.kind == "vector" else insp.activations(browser.image, browser.layer),
+        "prediction": insp.predict(browser.image),
         "grad-cam": insp.gradcam(overlay.image, overlay.class_index, layer=overlay.layer),
         "occluded scores": insp.occlude(painter.image, box=painter.box, fill=painter.fill),
         "filters": np.moveaxis(insp.filters(grid.layer), -1, 0),
@@ -289,3 +289,21 @@ def test_parse_bytes():
     assert parse_bytes("64 MB") == 64 * 2**20
     assert parse_bytes("1.5GiB") == int(1.5 * 2**30)
     assert parse_bytes(1000) == 1000
+
+
+def test_an_explorer_follows_fit(data):
+    model = _model()
+    images, labels = cw.demo.digits_samples()
+    explorer = cw.Explorer(model, images[:20], labels=labels[:20], layer="conv2")
+    overlay = explorer.saliency_overlay  # build a second tab
+    explorer.wait()
+    live = cw.callbacks.LiveView(explorer)
+    _fit(model, data, [live], epochs=2)
+    explorer.wait()
+    insp = cw.Inspector(model)
+    np.testing.assert_allclose(explorer.layer_browser.frame.activations, insp.activations(explorer.image, "conv2"),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(overlay.heatmap, insp.gradcam(explorer.image, overlay.target, layer=overlay.layer),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(explorer.probabilities, insp.predict(explorer.image), rtol=1e-5, atol=1e-7)
+    assert "final weights" in explorer.banner.value

@@ -12,7 +12,8 @@ while it runs, checks in the browser that
   returns, and is answered after (clicks apply when the cell finishes).
 
 After ``fit``, the replay slider is moved with the keyboard to an early
-epoch (the filters change back) and to the end again. Screenshots:
+epoch (the filters change back) and to the end again, and the panel is
+screenshotted in the dark theme too. Screenshots:
 ``tests/artifacts/screenshots/live-view-*.png``; the mid-training and the
 final ones are copied to ``docs/screenshots/``.
 """
@@ -137,3 +138,14 @@ def test_widgets_follow_fit_and_replay_in_jupyterlab(page, jupyter_server, harne
     assert _poll(lambda: "showing the final weights" in banner.inner_text(), 60), banner.inner_text()
     harness.wait_for_pixels(page, grid, lambda px: not _changed(final, 2)(px), timeout=60,
                             message="the final filters again")
+
+    # The same panel in JupyterLab's dark theme (switched back at the end: the setting lasts the session).
+    page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+    page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=30000)
+    try:
+        page.wait_for_timeout(1500)  # the charts restyle
+        shutil.copyfile(harness.save_screenshot(top, "live-view-after-dark"), DOCS / "live_view_after_dark.png")
+    finally:
+        page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', "
+                      "{theme: 'JupyterLab Light'})")
+        page.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'", timeout=30000)

@@ -41,13 +41,14 @@ import keras
 import numpy as np
 
 from ...errors import InvalidParameterError
+from ..common.style import SUCCESS, TEXT_MUTED, WARNING
 from .curves import TrainingCurves
 from .snapshots import WeightSnapshots, parse_bytes
 
 __all__ = ["LiveView"]
 
-_TRAINING = "#1b6e20"
-_REPLAY = "#9a6700"
+_TRAINING = SUCCESS
+_REPLAY = WARNING
 
 
 class LiveView(keras.callbacks.Callback):
@@ -133,7 +134,7 @@ class LiveView(keras.callbacks.Callback):
 
     # ================================================================= panel
     def _build_panel(self):
-        self.status = widgets.HTML("<span style='color:#555'>waiting for <code>model.fit(..., "
+        self.status = widgets.HTML(f"<span style='color:{TEXT_MUTED}'>waiting for <code>model.fit(..., "
                                    "callbacks=[live])</code></span>", layout=widgets.Layout(min_height="1.6em"))
         self.status.add_class("cnnwidgets-live-status")
         self.curves = TrainingCurves()
@@ -160,7 +161,7 @@ class LiveView(keras.callbacks.Callback):
 
         display(self.panel)
 
-    def _set_status(self, text, colour="#555"):
+    def _set_status(self, text, colour=TEXT_MUTED):
         self.status.value = f"<span style='color:{colour}'>{text}</span>"
 
     def _banner(self, text, colour):
@@ -244,7 +245,7 @@ class LiveView(keras.callbacks.Callback):
         total = f"/{self.epochs}" if self.epochs else ""
         if final:
             self._banner(f"trained {self.epoch} epoch{'s' if self.epoch != 1 else ''} · showing the final "
-                         "weights · scrub back through training with the replay slider", "#555")
+                         "weights · scrub back through training with the replay slider", TEXT_MUTED)
         else:
             self._banner(f"<b>● training</b> — epoch {self._running_epoch}{total}: this view shows the weights {label}. "
                          "It follows training; clicks and changes apply when the cell finishes.", _TRAINING)
@@ -345,7 +346,7 @@ class LiveView(keras.callbacks.Callback):
         for widget in self.widgets:
             widget.refresh()
         self._banner(f"trained {self._final_epoch} epochs · showing the final weights · scrub back through "
-                     "training with the replay slider", "#555")
+                     "training with the replay slider", TEXT_MUTED)
         self._status_line(True, "final")
         self.final_button.disabled = True
         self.curves.mark(None)

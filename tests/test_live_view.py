@@ -307,3 +307,13 @@ def test_an_explorer_follows_fit(data):
                                rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(explorer.probabilities, insp.predict(explorer.image), rtol=1e-5, atol=1e-7)
     assert "final weights" in explorer.banner.value
+
+
+def test_every_epoch_leaves_keras_batch_logs_asynchronous():
+    """A batch hook would make Keras wait for each batch's logs; only every=N needs one."""
+    from keras.src import utils
+
+    browser = cw.LayerBrowser(cw.demo.digits_model())
+    assert utils.is_default(cw.callbacks.LiveView(browser).on_train_batch_end)
+    assert not utils.is_default(cw.callbacks.LiveView(browser, every=5).on_train_batch_end)
+    browser.wait()

@@ -110,6 +110,10 @@ class LiveView(keras.callbacks.Callback):
             raise InvalidParameterError(f"every must be 'epoch' or a number of batches >= 1, got {every!r}")
         self.widgets = tuple(widgets)
         self.every = every
+        if every != "epoch":
+            # Only then a batch hook: any batch hook makes Keras wait for every batch's logs
+            # (no asynchronous dispatch), which costs training time.
+            self.on_train_batch_end = self._on_train_batch_end
         self.replay_enabled = bool(replay)
         self.wait = float(wait)
         inspectors = {id(w.inspector): w.inspector for w in self.widgets}
@@ -192,8 +196,8 @@ class LiveView(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._running_epoch = epoch + 1
 
-    def on_train_batch_end(self, batch, logs=None):
-        if self.every == "epoch" or (batch + 1) % int(self.every):
+    def _on_train_batch_end(self, batch, logs=None):
+        if (batch + 1) % int(self.every):
             return
         self._refresh(None, final=False, label=f"at epoch {self._running_epoch}, batch {batch + 1}"
                       + (f"/{self.steps}" if self.steps else ""))

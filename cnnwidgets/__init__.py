@@ -41,6 +41,9 @@ _LAZY = {
     "OcclusionPainter": "cnnwidgets.widgets",
     "SaliencyOverlay": "cnnwidgets.widgets",
     "Explorer": "cnnwidgets.widgets",
+    "audit": "cnnwidgets.backend.audit",
+    "AuditResult": "cnnwidgets.backend.audit",
+    "AuditBrowser": "cnnwidgets.widgets",
     "TrainingCurves": "cnnwidgets.widgets.training",
 }
 

@@ -19,7 +19,8 @@ so one trace serves every position.
 import threading
 import time
 
-from .plan import Plan, Ref, _map_refs, flatten, MultiOutputError
+from ... import compat
+from .plan import MultiOutputError, Plan, flatten, map_refs
 
 __all__ = ["IncrementalEngine"]
 
@@ -266,9 +267,9 @@ class IncrementalEngine:
 
 def _call(step, value_of):
     """Call a step's layer as the model does, its tensors looked up by ``value_of(key)``."""
-    args, kwargs = _map_refs((step.args, step.kwargs), value_of)
+    args, kwargs = map_refs((step.args, step.kwargs), value_of)
     op = step.op
-    if getattr(op, "_call_has_training_arg", False):
+    if compat.call_has_training_arg(op):
         kwargs = dict(kwargs, training=False)
     return op(*args, **kwargs)
 

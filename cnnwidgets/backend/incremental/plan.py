@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ... import compat
+
 from .rules import catalogue, rule_for
 
-__all__ = ["Step", "Ref", "flatten", "Plan", "MultiOutputError"]
+__all__ = ["Step", "Ref", "flatten", "map_refs", "Plan", "MultiOutputError"]
 
 
 class Ref:
@@ -51,7 +53,8 @@ class Step:
     outputs: tuple
 
 
-def _map_refs(structure, fn):
+def map_refs(structure, fn):
+    """``structure`` with every :class:`Ref` replaced by ``fn(key)``."""
     import keras
 
     return keras.tree.map_structure(lambda v: fn(v.key) if isinstance(v, Ref) else v, structure)
@@ -72,7 +75,7 @@ def flatten(graph):
         if _is_container(op):
             return walk(op, args[0].key, prefix + op.name + "/")
         refs = []
-        _map_refs((args, kwargs), lambda k: refs.append(k))
+        map_refs((args, kwargs), lambda k: refs.append(k))
         key = new_key()
         steps.append(Step(op, prefix + op.name, args, kwargs, tuple(dict.fromkeys(refs)), (key,)))
         return key
@@ -86,13 +89,14 @@ def flatten(graph):
                 key = add(layer, (Ref(key),), {}, prefix)
             return key
         keys = {id(model.inputs[0]): Ref(input_key)}
-        for depth in sorted(model._nodes_by_depth, reverse=True):
-            for node in model._nodes_by_depth[depth]:
-                if not node.operation or node.is_input:
+        graph = compat.nodes_by_depth(model)
+        for depth in sorted(graph, reverse=True):
+            for node in graph[depth]:
+                if not node.operation or compat.node_is_input(node):
                     continue
                 if any(id(t) not in keys for t in node.input_tensors):
                     continue
-                args, kwargs = node.arguments.fill_in(keys)
+                args, kwargs = compat.fill_in_node_arguments(node, keys)
                 if len(node.outputs) != 1:
                     raise MultiOutputError(node.operation.name)
                 keys[id(node.outputs[0])] = Ref(add(node.operation, args, kwargs, prefix))
@@ -153,6 +157,8 @@ class Plan:
     #: Set once the plan's compiled function has run (``method="auto"`` waits for it).
     ready: threading.Event = field(default_factory=threading.Event)
     warming: bool = False
+    #: Last measured speed-up over full recomputation, per kind (``"sweep"``, ``"move"``).
+    speedups: dict = field(default_factory=dict)
 
     def __post_init__(self):
         rules = catalogue()

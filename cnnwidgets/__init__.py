@@ -9,7 +9,7 @@
 
 import importlib
 
-from . import demo
+from . import callbacks, demo
 from .errors import (
     ClassNotFoundError,
     CNNWidgetsError,
@@ -44,10 +44,12 @@ _LAZY = {
     "audit": "cnnwidgets.backend.audit",
     "AuditResult": "cnnwidgets.backend.audit",
     "AuditBrowser": "cnnwidgets.widgets",
+    "TrainingCurves": "cnnwidgets.widgets.training",
 }
 
 __all__ = [
     "demo",
+    "callbacks",
     "CNNWidgetsError",
     "InvalidImageError",
     "InvalidParameterError",

@@ -508,6 +508,44 @@ class Inspector(ExplainMethods, OcclusionMethods, GradientMethods, MaximizationM
         """Forget every cached result (compiled functions are kept)."""
         self._cache.clear()
 
+    # ----------------------------------------------------------------- weights
+    @property
+    def weights_version(self):
+        """Names the weights that results are computed from now (part of every cache key).
+
+        ``0`` for the weights the model had when bound; each
+        :meth:`weights_changed` gives a new one.
+        """
+        return self._cache.version
+
+    def weights_changed(self, version=None):
+        """Tell the inspector that the model's weights changed (e.g. ``fit`` ran, or weights were loaded).
+
+        Results cached for other weights are never returned again for these
+        (they stay cached under their own version until the LRU bound drops
+        them). Nothing is recompiled: the compiled functions read the
+        variables, so they compute with the new values without retracing.
+
+        Parameters
+        ----------
+        version : hashable, optional
+            A name for the new weights. Default: a new integer. Passing the
+            version of weights seen before (e.g. an epoch being replayed, once
+            its weights are back in the model) finds their cached results
+            again; the caller must make sure the weights really are the same.
+
+        Returns
+        -------
+        hashable
+            The new :attr:`weights_version`.
+        """
+        with self._functions_lock:
+            if version is None:
+                self._version_counter = getattr(self, "_version_counter", 0) + 1
+                version = self._version_counter
+            self._cache.version = version
+        return version
+
     def _require_graph(self, what):
         if self.graph is None:
             raise UnsupportedModelError(f"cannot {what}: {self._graph_error}")

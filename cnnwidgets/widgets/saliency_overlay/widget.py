@@ -247,6 +247,24 @@ class SaliencyOverlay(SaliencyView, SaliencyLayout, SaliencyCompute, SaliencySta
         if self._ready:
             self._redraw()
 
+    def _refresh_from_weights(self):
+        # New scores for the class buttons, the title and predicted_class (class_index None follows it).
+        try:
+            probabilities = self.inspector.predict(self.image)
+        except CNNWidgetsError as exc:
+            self.show_error(exc)
+            return
+        self._probabilities = probabilities
+        top = int(np.argmax(probabilities))
+        names = self._class_names()
+        self._image_view.title = f"Image \u00b7 predicted {names[top]} ({100 * probabilities[top]:.1f}%)"
+        self.class_picker.set_choices(probabilities, names)
+        with self._one_request():
+            self.set_trait("probabilities", probabilities)
+            self.set_trait("predicted_class", top)
+            self.class_picker.select(self.target)
+            self._request()
+
     def _busy_changed(self, busy):
         if not busy:
             self._set_busy(False)

@@ -15,6 +15,8 @@ __all__ = [
     "ClassNotFoundError",
     "UnsupportedModelError",
     "JobCancelled",
+    "UnknownMetricError",
+    "InvalidMapError",
 ]
 
 
@@ -61,3 +63,14 @@ class UnsupportedModelError(CNNWidgetsError, TypeError):
 
 class JobCancelled(CNNWidgetsError):
     """A long computation stopped because its ``cancel`` token was set."""
+
+
+class UnknownMetricError(InvalidParameterError, LookupError):
+    """A faithfulness metric name is not in the catalogue (see ``cnnwidgets.metrics()``)."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidMapError(CNNWidgetsError, ValueError):
+    """A saliency map given for evaluation has the wrong shape or non-finite values."""

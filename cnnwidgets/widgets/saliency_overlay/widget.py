@@ -20,6 +20,7 @@ from ..common.runner import WIDGET_WORKER_LINGER, LatestRequestRunner
 from .compute import SaliencyCompute
 from .controls import BASELINES
 from .state import DEFAULT_COLORMAP, DEFAULT_SIGNED_COLORMAP, SaliencyState
+from .trust import attach_trust_panels
 from .view import SaliencyView
 
 __all__ = ["SaliencyOverlay"]
@@ -101,6 +102,8 @@ class SaliencyOverlay(SaliencyView, SaliencyCompute, SaliencyState):
 
         self._build_controls(top_k)
         self._build_layout()
+        #: The trust panel (deletion/insertion of the map shown) and the randomization check, see trust.py.
+        self.trust, self.cascade = attach_trust_panels(self)
 
         baseline = traits.pop("baseline", "black")
         if not isinstance(baseline, str):
@@ -191,6 +194,11 @@ class SaliencyOverlay(SaliencyView, SaliencyCompute, SaliencyState):
         super().stop()  # returns after a draw under way, so that this message stays
         self.show_message("Stopped. The map shown is from the previous settings; "
                           "change any setting to compute again.", "warning")
+
+    def _show_result(self, result):
+        super()._show_result(result)
+        self.trust.measure(result.request.image, result.values, result.request.main.class_index,
+                           self.compare_heatmaps)
 
     # ------------------------------------------------------------ observers
     @traitlets.observe("image")

@@ -1183,6 +1183,8 @@ README_SCREENSHOTS = {
     "saliency-overlay-lab-initial": "saliency_overlay.png",
     "saliency-overlay-lab-compare": "saliency_compare.png",
     "explorer-voila-page": "explorer_voila.png",
+    "trust-lab-panel": "trust_panel.png",
+    "trust-lab-cascade": "randomization_cascade.png",
 }
 README_SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 

@@ -26,7 +26,9 @@ __all__ = ["CascadePanel", "catalogue_method"]
 
 #: Widget method names that differ from the catalogue's.
 _ALIASES = {"gradcam++": "gradcam_plus_plus"}
-_THUMB = 72
+_THUMB = 84
+#: Line colours of the Spearman and SSIM curves.
+_SIMILARITY_COLOURS = ("#4c78a8", "#f58518")
 
 
 def catalogue_method(name):
@@ -84,13 +86,13 @@ class CascadePanel(widgets.VBox):
         self._strip.add_class("cnnwidgets-cascade-strip")
         x_scale, y_scale = bqplot.LinearScale(), bqplot.LinearScale(min=-0.5, max=1.0)
         self._lines = bqplot.Lines(x=[], y=[], scales={"x": x_scale, "y": y_scale}, marker="circle",
-                                   colors=["#4c78a8", "#f58518"], labels=["Spearman", "SSIM"], display_legend=True)
+                                   colors=list(_SIMILARITY_COLOURS), labels=["Spearman", "SSIM"])
         self.figure = bqplot.Figure(
             marks=[self._lines],
             axes=[bqplot.Axis(scale=x_scale, label="layers randomized (top down)", tick_format="d"),
                   bqplot.Axis(scale=y_scale, orientation="vertical", label="similarity to trained", num_ticks=4,
                               tick_format=".1f")],
-            title="Similarity to the trained model's map", legend_location="top-right",
+            title="Similarity to the trained model's map",
             fig_margin={"top": 36, "bottom": 42, "left": 52, "right": 12},
             layout=widgets.Layout(width="520px", height="240px"), title_style={"font-size": "13px"},
         )
@@ -99,8 +101,10 @@ class CascadePanel(widgets.VBox):
         self.large_view.add_class("cnnwidgets-cascade-large")
         header = widgets.HBox([self.run_button, self._steps_slider, self._stop_button, self.progress],
                               layout=widgets.Layout(align_items="center", flex_flow="row wrap"))
-        self.children = [header, self.note, self._strip,
-                         widgets.HBox([self.figure, self.large_view], layout=widgets.Layout(flex_flow="row wrap"))]
+        # The chart joins the panel with the first result: a bqplot figure laid out while hidden (a closed
+        # accordion) gets a negative size and the browser logs errors.
+        self._chart_row = widgets.HBox([self.figure, self.large_view], layout=widgets.Layout(flex_flow="row wrap"))
+        self.children = [header, self.note, self._strip]
         self.add_class("cnnwidgets-cascade")
         self.note.value = ("<small>Re-initializes the layers from the output down on a copy of the model (yours is "
                            "never touched) and recomputes the map after each step. A map that reflects what the "
@@ -171,7 +175,10 @@ class CascadePanel(widgets.VBox):
             view.canvas.show(rgba)
             view.title = _step_title(result, step)
             view.title_label.layout.width = f"{max(_THUMB, int(width * zoom))}px"
+            view.title_label.layout.overflow = "hidden"
         self._strip.children = tuple(self.step_views)
+        if self._chart_row not in self.children:
+            self.children = (*self.children, self._chart_row)
         steps = np.arange(len(result.labels))
         with self._lines.hold_sync():
             self._lines.x = [steps, steps]
@@ -179,8 +186,10 @@ class CascadePanel(widgets.VBox):
         self.large_view.canvas.zoom = display_zoom(height, width, largest=240)
         name = self.inspector.class_name(result.class_index)
         label = get_method(result.method).label
-        self.note.value = (f"<small>{html.escape(label)} for class {html.escape(name)}: Spearman "
-                           f"{result.spearman[-1]:.2f}, SSIM {result.ssim[-1]:.2f} once every layer is randomized "
+        spearman, ssim = (f"<b style='color:{colour}'>{what}</b>" for colour, what in zip(_SIMILARITY_COLOURS,
+                                                                                          ("Spearman", "SSIM")))
+        self.note.value = (f"<small>{html.escape(label)} for class {html.escape(name)}: {spearman} "
+                           f"{result.spearman[-1]:.2f}, {ssim} {result.ssim[-1]:.2f} once every layer is randomized "
                            "(1 = unchanged). Click a step to see it large.</small>")
         if self.selected_step >= len(result.labels):
             self.selected_step = 0
@@ -201,9 +210,9 @@ class CascadePanel(widgets.VBox):
 def _step_title(result, step, long=False):
     if step == 0:
         return "trained"
-    if step == len(result.labels) - 1 and not long:
-        return "all randomized"
     text = f"+{result.labels[step]}"
+    if step == len(result.labels) - 1 and not long:
+        return f"{text} (all)"
     if long:
         text = f"step {step}: down to {result.randomized[step][-1]} randomized \u00b7 rho {result.spearman[step]:.2f}"
     return text

@@ -61,17 +61,18 @@ class TrustPanel(widgets.VBox):
         self.results = {}
         self.ranking = []
         self._last = None
+        self._title = ""
         self._runner = LatestRequestRunner(on_busy=self._busy, linger=WIDGET_WORKER_LINGER)
         x_scale, y_scale = bqplot.LinearScale(min=0.0, max=1.0), bqplot.LinearScale(min=0.0, max=1.0)
         self._lines = bqplot.Lines(x=[], y=[], scales={"x": x_scale, "y": y_scale}, labels=[""],
-                                   colors=["#888"], display_legend=True, stroke_width=2)
+                                   colors=["#888"], stroke_width=2)
         self.figure = bqplot.Figure(
             marks=[self._lines],
             axes=[bqplot.Axis(scale=x_scale, label="fraction of pixels removed / inserted", tick_format=".1f",
                               num_ticks=6),
                   bqplot.Axis(scale=y_scale, orientation="vertical", label="class probability", tick_format=".1f",
                               num_ticks=3)],
-            title="Faithfulness of the map shown", legend_location="top-right",
+            title="Faithfulness of the map shown",
             fig_margin={"top": 36, "bottom": 42, "left": 52, "right": 12},
             layout=widgets.Layout(width="420px", height="260px"), title_style={"font-size": "13px"},
         )
@@ -103,8 +104,9 @@ class TrustPanel(widgets.VBox):
         self.add_class("cnnwidgets-trust")
 
     # ------------------------------------------------------------- public API
-    def measure(self, image, saliency, class_index, compared=()):
+    def measure(self, image, saliency, class_index, compared=(), title="the map shown"):
         """Measure ``saliency`` (and rank ``compared`` = ``[(title, map), ...]``) on the worker."""
+        self._title = str(title)
         self._last = (image, np.asarray(saliency, np.float32), int(class_index), tuple(compared))
         self._request()
 
@@ -141,6 +143,7 @@ class TrustPanel(widgets.VBox):
         if self._last is None or not self.active:
             return
         image, saliency, class_index, compared = self._last
+        title = self._title
         jobs = [("deletion", "deletion", {"steps": self.steps}), ("insertion", "insertion", {"steps": self.steps})]
         if self.road:
             jobs += [("road:most", "road", {"order": "most"}), ("road:least", "road", {"order": "least"})]
@@ -160,15 +163,15 @@ class TrustPanel(widgets.VBox):
                                                        cancel=cancel, **params)
                 done[0] += 1
             ranking = []
-            for title, values in compared if rank else ():
+            for name, values in compared if rank else ():
                 score = self.inspector.evaluate(image, values, class_index, rank, progress=progress, cancel=cancel,
                                                 **rank_params).score
-                ranking.append((title, score))
+                ranking.append((name, score))
                 done[0] += 1
             if rank:
                 higher = get_metric(rank).better_is_higher(rank_params)
                 ranking.sort(key=lambda item: -item[1] if higher else item[1])
-            return results, ranking, rank
+            return results, ranking, rank, title
 
         self._runner.submit(compute, self._show, self._show_error)
 
@@ -179,7 +182,7 @@ class TrustPanel(widgets.VBox):
 
     # ------------------------------------------------------------------ draw
     def _show(self, value):
-        results, ranking, rank = value
+        results, ranking, rank, title = value
         self.results, self.ranking = results, ranking
         keys = list(results)
         labels = [_curve_label(key, results[key]) for key in keys]
@@ -189,10 +192,10 @@ class TrustPanel(widgets.VBox):
             self._lines.colors = [CURVE_COLOURS[k] for k in keys]
             self._lines.labels = labels
         first = next(iter(results.values()))
-        lines = [f"<b>{html.escape(label)}</b>" for label in labels]
+        lines = [f"<b style='color:{CURVE_COLOURS[key]}'>{html.escape(label)}</b>" for key, label in zip(keys, labels)]
         self.summary.value = (
             "<div style='font-size:12px;line-height:1.5'>"
-            f"class {first.class_index}: area under each curve<br>{'<br>'.join(lines)}<br>"
+            f"{html.escape(title)}, class {first.class_index}: area under each curve<br>{'<br>'.join(lines)}<br>"
             "<span style='color:#777'>deletion: lower is better; insertion: higher is better. "
             "Metrics can disagree (Tomsett et al. 2020).</span></div>"
         )

@@ -198,7 +198,7 @@ class SaliencyOverlay(SaliencyView, SaliencyCompute, SaliencyState):
     def _show_result(self, result):
         super()._show_result(result)
         self.trust.measure(result.request.image, result.values, result.request.main.class_index,
-                           self.compare_heatmaps)
+                           self.compare_heatmaps, title=result.request.main.title)
 
     # ------------------------------------------------------------ observers
     @traitlets.observe("image")

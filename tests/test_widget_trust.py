@@ -142,8 +142,15 @@ def test_cascade_strip_chart_and_large_view(view, digits):
     view.cascade.selected_step = 2
     assert view.cascade.large_view.title.startswith("step 2")
     np.testing.assert_array_equal(view.cascade.large_view.canvas.image, view.cascade.step_views[2].canvas.image)
+    assert view.cascade.step_views[2].layout.border.startswith("2px solid #")
+    assert view.cascade.step_views[0].layout.border.endswith("transparent")
     with pytest.raises(traitlets.TraitError):
         view.cascade.selected_step = 9
+    assert not view.cascade.stale
+    view.class_index = (view.class_index + 1) % 10
+    settle(view)
+    assert view.cascade.stale and "press Run" in view.cascade.note.value
+    assert view.cascade.result is result  # not rerun by itself: it is the slow part
     assert hashlib.sha256(b"".join(np.asarray(w).tobytes() for w in model.weights)).hexdigest() == digest
 
 

@@ -20,6 +20,7 @@ from ...errors import CNNWidgetsError
 from ...render import image_to_rgba
 from ...render.saliency import display_zoom, render_heatmap
 from ..common.runner import WIDGET_WORKER_LINGER, LatestRequestRunner
+from ..common.thumbnails import SELECTED_COLOUR
 from .panels import TitledCanvas
 
 __all__ = ["CascadePanel", "catalogue_method"]
@@ -66,6 +67,9 @@ class CascadePanel(widgets.VBox):
         self.inspector = inspector
         self._context = context
         self.result = None
+        #: True when the overlay's map changed since the strip was computed (Run again to update).
+        self.stale = False
+        self._shown = None
         self._renderings = []
         self._runner = LatestRequestRunner(on_busy=self._busy, linger=WIDGET_WORKER_LINGER)
         self.run_button = widgets.Button(description="Run randomization check", icon="random",
@@ -137,6 +141,21 @@ class CascadePanel(widgets.VBox):
         """Cancel the running cascade."""
         self._runner.cancel()
 
+    def notice(self):
+        """The overlay shows a new map: say so if the strip is for other settings (it is not rerun by itself)."""
+        if self.result is None or self._shown is None:
+            return
+        now = self._context()
+        same = (catalogue_method(now["method"]) == self.result.method and now["class_index"] == self.result.class_index
+                and (now.get("layer") or "") == (self._shown.get("layer") or "")
+                and np.array_equal(now["image"], self._shown["image"]))
+        self.stale = not same
+        if self.stale:
+            self.note.value = ("<small style='color:#9a6700'>The strip below is for the previous map "
+                               f"({html.escape(get_method(self.result.method).label)}, class "
+                               f"{html.escape(self.inspector.class_name(self.result.class_index))}); press Run to "
+                               "check the map shown now.</small>")
+
     @traitlets.validate("selected_step")
     def _check_step(self, proposal):
         count = 0 if self.result is None else len(self.result.labels)
@@ -156,7 +175,7 @@ class CascadePanel(widgets.VBox):
 
     def _show(self, value):
         context, result = value
-        self.result = result
+        self.result, self._shown, self.stale = result, context, False
         image_rgba = image_to_rgba(np.asarray(context["image"], np.float32), self.inspector.input_range)
         colormap = context.get("colormap", "turbo")
         signed = bool(np.any(result.maps < 0))
@@ -199,6 +218,8 @@ class CascadePanel(widgets.VBox):
         if self.result is None or not self._renderings:
             return
         step = self.selected_step
+        for index, view in enumerate(self.step_views):
+            view.layout.border = f"2px solid {SELECTED_COLOUR}" if index == step else "2px solid transparent"
         self.large_view.canvas.show(self._renderings[step])
         self.large_view.title = _step_title(self.result, step, long=True)
 

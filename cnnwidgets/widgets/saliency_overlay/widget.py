@@ -199,6 +199,7 @@ class SaliencyOverlay(SaliencyView, SaliencyCompute, SaliencyState):
         super()._show_result(result)
         self.trust.measure(result.request.image, result.values, result.request.main.class_index,
                            self.compare_heatmaps, title=result.request.main.title)
+        self.cascade.notice()
 
     # ------------------------------------------------------------ observers
     @traitlets.observe("image")

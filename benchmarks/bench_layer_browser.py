@@ -11,7 +11,8 @@ For every model, the browser is shown, then switched through its layers
 ``browser.layer = path`` followed by ``browser.wait()``; everything the
 kernel sends to the front end meanwhile is counted by wrapping
 ``ipywidgets.Widget._send`` (JSON state, canvas commands and binary
-buffers), and the PNG part by wrapping ``ipycanvas.canvas.binary_image``.
+buffers), and the PNG part by wrapping the encoder every canvas sends
+through (``cnnwidgets.widgets.common.canvas.encode_png_fast``).
 The budget is 1 MiB per switch.
 
 Also reported: an image switch (a new input: preview, chart, maps), a group
@@ -53,13 +54,14 @@ class SendCounter:
     """Counts bytes sent to the front end (all widgets) and the PNG bytes among them."""
 
     def __init__(self):
-        import ipycanvas.canvas as canvas_module
         from ipywidgets import Widget
+
+        from cnnwidgets.widgets.common import canvas as canvas_module
 
         self.total = 0
         self.png = 0
         self._widget_send = Widget._send
-        self._binary_image = canvas_module.binary_image
+        self._encode = canvas_module.encode_png_fast
         counter = self
 
         def send(widget, msg, buffers=None):
@@ -67,13 +69,13 @@ class SendCounter:
             counter.total += sum(memoryview(b).nbytes for b in buffers or ())
             return counter._widget_send(widget, msg, buffers)
 
-        def binary_image(array, quality=75):
-            data = counter._binary_image(array, quality)
+        def encode(array):
+            data = counter._encode(array)
             counter.png += len(data)
             return data
 
         Widget._send = send
-        canvas_module.binary_image = binary_image
+        canvas_module.encode_png_fast = encode
 
     def reset(self):
         self.total = self.png = 0

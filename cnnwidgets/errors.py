@@ -15,6 +15,9 @@ __all__ = [
     "ClassNotFoundError",
     "UnsupportedModelError",
     "JobCancelled",
+    "PreprocessError",
+    "MissingDependencyError",
+    "PrivateAPIError",
     "UnknownMetricError",
     "InvalidMapError",
 ]
@@ -63,6 +66,21 @@ class UnsupportedModelError(CNNWidgetsError, TypeError):
 
 class JobCancelled(CNNWidgetsError):
     """A long computation stopped because its ``cancel`` token was set."""
+
+
+class PreprocessError(CNNWidgetsError, RuntimeError):
+    """The user's ``preprocess`` callable raised; the original exception is chained."""
+
+
+class MissingDependencyError(CNNWidgetsError, ImportError):
+    """TensorFlow (or Keras on its TensorFlow backend) is not available; says what to install."""
+
+
+class PrivateAPIError(CNNWidgetsError, RuntimeError):
+    """A private API of Keras, ipycanvas or traitlets that cnnwidgets relies on has moved.
+
+    Its message names the installed version; see :mod:`cnnwidgets.compat`.
+    """
 
 
 class UnknownMetricError(InvalidParameterError, LookupError):

@@ -247,3 +247,62 @@ def test_sizes_fills_and_channels_are_checked_before_any_work(insp, conv_model, 
     with pytest.raises(cw.InvalidParameterError):
         insp.maximize(insp.conv_layers[0], ["a"], steps=1)
     still_works(insp, conv_model, image)
+
+
+# -------------------------------------------------- stricter inputs (issue 11)
+@pytest.mark.parametrize(
+    "box,words",
+    [
+        ((20, 20, 10, 10), ["reversed", "y0 < y1", "(10, 10, 20, 20)"]),
+        ((2, 6, 5, 1), ["reversed", "x0 < x1", "(2, 1, 5, 6)"]),
+        ((3, 3, 3, 6), ["covers no pixel", "zero height"]),
+        ((10, 0, 14, 4), ["wholly outside", "8x8"]),
+        ((-6, -6, -1, -1), ["wholly outside"]),
+        ((0, 8, 8, 12), ["wholly outside"]),
+    ],
+    ids=["reversed", "reversed-x", "empty", "below", "above-left", "right"],
+)
+def test_reversed_or_outside_boxes_are_errors(insp, conv_model, image, box, words):
+    for call in (lambda: insp.occlude(image, box=box), lambda: insp.occluded_image(image, box=box)):
+        with pytest.raises(cw.InvalidParameterError) as info:
+            call()
+        for word in words:
+            assert word in str(info.value), str(info.value)
+    still_works(insp, conv_model, image)
+
+
+def test_boxes_partly_outside_are_clipped(insp, conv_model, image):
+    """A box that sticks out covers what lies inside the image, as a border drag does."""
+    clipped = image.copy()
+    clipped[5:, 6:] = 127.5
+    want = np.asarray(conv_model(clipped[None]))[0]
+    np.testing.assert_allclose(insp.occlude(image, box=(5, 6, 30, 30)), want, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("steps", [0, -3, 2.5, "many", True])
+def test_maximize_needs_at_least_one_step(insp, conv_model, image, steps):
+    with pytest.raises(cw.InvalidParameterError) as info:
+        insp.maximize("conv_a", [0], steps=steps)
+    message = str(info.value)
+    assert "steps" in message and "steps=96" in message, message
+    assert insp.maximize("conv_a", [0], steps=2.0).images.shape == (1, H, W, C)  # a whole float is fine
+    still_works(insp, conv_model, image)
+
+
+def test_a_failing_preprocess_is_named_with_shape_and_dtype(conv_model, image):
+    def my_preprocess(batch):
+        return batch.reshape(-1, 3) @ np.ones((4, 4))  # a bug: wrong matrix size
+
+    insp = cw.Inspector(conv_model, class_names=NAMES, preprocess=my_preprocess)
+    for call in (lambda: insp.predict(image), lambda: insp.saliency(image, 0), lambda: insp.occlude(image, (0, 0, 2, 2))):
+        with pytest.raises(cw.PreprocessError) as info:
+            call()
+        message = str(info.value)
+        assert "your preprocess function" in message and "my_preprocess" in message, message
+        assert f"(1, {H}, {W}, {C})" in message and "float32" in message, message
+        assert "ValueError" in message
+        assert isinstance(info.value.__cause__, ValueError)  # the original, chained
+        assert isinstance(info.value, cw.CNNWidgetsError)
+    # A preprocess that works again makes the same model answer.
+    fixed = cw.Inspector(conv_model, class_names=NAMES, preprocess=lambda batch: batch)
+    still_works(fixed, conv_model, image)

@@ -12,6 +12,7 @@ twin of a tiny hand-built model) or against an exact property.
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +21,6 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
 import cnnwidgets as cw  # noqa: E402
-from cnnwidgets.backend.methods.rise import rise_masks  # noqa: E402
 
 H, W, C, K = 8, 8, 3, 5
 #: Parameters that keep the long methods quick in the catalogue-wide tests.
@@ -160,6 +160,20 @@ def test_unknown_method_and_family_are_typed_errors_listing_valid_names():
     assert "'gradcam'" in message and "scorecam" in message and "rise" in message  # suggestion and the list
     with pytest.raises(cw.InvalidParameterError, match="gradient, cam, perturbation"):
         cw.methods("saliency")
+
+
+def test_readme_method_table_is_the_catalogue():
+    from cnnwidgets.backend.methods import method_table_markdown
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = readme.index("<!-- methods-table")
+    block = readme[readme.index("\n", start) + 1 : readme.index("<!-- /methods-table -->")]
+    assert block.strip() == method_table_markdown(), (
+        "README.md's method table is stale: paste the output of "
+        "cnnwidgets.backend.methods.method_table_markdown() between the methods-table markers"
+    )
+    for spec in cw.methods():
+        assert f"`{spec.name}`" in block
 
 
 def test_methods_import_no_tensorflow():
@@ -368,18 +382,31 @@ def test_hirescam_equals_gradcam_on_a_gap_dense_head():
     assert nonzero >= 5  # the property is not met by maps that are all zero
 
 
-def test_eigencam_is_the_first_principal_direction(tiny):
+@pytest.mark.parametrize("layer", ["conv1", "conv2"])  # 8x8x6 and 4x4x4: more positions than channels
+def test_eigencam_is_the_projection_on_the_first_singular_vector(tiny, layer):
     for i in range(3):
         image = tiny["images"][i]
-        a, _ = twin_features_and_gradients(tiny, image, 0, "conv2")
+        a, _ = twin_features_and_gradients(tiny, image, 0, layer)
         flat = a.reshape(-1, a.shape[-1])
-        _, vectors = np.linalg.eigh(flat.T @ flat)  # eigenvectors of A^T A, ascending eigenvalues
-        projection = flat @ vectors[:, -1]
+        projection = flat @ np.linalg.svd(flat)[2][0]  # the paper: A times the first right singular vector
         projection = projection if projection.sum() >= 0 else -projection
         want = np.maximum(projection, 0).reshape(a.shape[:2])
         for k in (0, 3):  # class-agnostic
-            got = tiny["insp"].explain(image, "eigencam", k, "conv2", upsample=False)
+            got = tiny["insp"].explain(image, "eigencam", k, layer, upsample=False)
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * want.max())
+
+
+def test_eigencam_on_a_wide_layer_uses_the_small_gram_matrix():
+    """More channels than positions (the usual last layer): the same projection, through A A^T."""
+    from cnnwidgets.backend.methods.cam import eigencam
+
+    feats = np.abs(np.random.default_rng(2).normal(size=(2, 3, 3, 40)))
+    for i in range(2):
+        flat = feats[i].reshape(9, 40)
+        projection = flat @ np.linalg.svd(flat)[2][0]
+        projection = projection if projection.sum() >= 0 else -projection
+        np.testing.assert_allclose(eigencam(feats, None, {})[i], np.maximum(projection, 0).reshape(3, 3),
+                                   rtol=1e-8, atol=1e-10)
 
 
 def reference_scorecam(tiny, image, k, top_k=0):
@@ -510,18 +537,38 @@ def test_vargrad_is_the_variance_of_noisy_gradients(tiny):
     np.testing.assert_allclose(smooth, grads.mean(0).sum(-1), rtol=2e-3, atol=1e-4 * np.abs(grads).max())
 
 
-def test_rise_masks_are_seeded_soft_and_keep_the_given_fraction():
+def rise_masks(height, width, count, cells, keep, seed):
+    """RISE's masks in float64 numpy, from the recipe documented in ``methods.rise.draw_masks``."""
+    rng = np.random.default_rng(seed)
+    grids = rng.random((count, cells, cells)) < keep
+    cell_h, cell_w = -(-height // cells), -(-width // cells)
+    dy, dx = rng.integers(0, cell_h, count), rng.integers(0, cell_w, count)
+
+    def upsample_axis(values, axis, out):  # bilinear, half-pixel centres, clamped at the edges
+        centres = np.clip((np.arange(out) + 0.5) * cells / out - 0.5, 0, cells - 1)
+        low = np.floor(centres).astype(int)
+        high = np.minimum(low + 1, cells - 1)
+        frac = (centres - low).reshape([-1 if a == axis else 1 for a in range(values.ndim)])
+        return np.take(values, low, axis) * (1 - frac) + np.take(values, high, axis) * frac
+
+    masks = np.empty((count, height, width))
+    for i in range(count):
+        big = upsample_axis(upsample_axis(grids[i].astype(np.float64), 0, (cells + 1) * cell_h), 1,
+                            (cells + 1) * cell_w)
+        masks[i] = big[dy[i] : dy[i] + height, dx[i] : dx[i] + width]
+    return masks
+
+
+def test_reference_rise_masks_are_soft_and_keep_the_given_fraction():
     masks = rise_masks(28, 28, 400, 7, 0.3, seed=1)
-    assert masks.shape == (400, 28, 28) and masks.dtype == np.float32
-    assert masks.min() >= 0 and masks.max() <= 1 and len(np.unique(masks)) > 10  # soft, not binary
+    assert masks.shape == (400, 28, 28) and masks.min() >= 0 and masks.max() <= 1
+    assert len(np.unique(masks)) > 10  # soft, not binary
     assert masks.mean() == pytest.approx(0.3, abs=0.03)
-    np.testing.assert_array_equal(rise_masks(28, 28, 400, 7, 0.3, seed=1, start=100, stop=150), masks[100:150])
-    assert not np.array_equal(rise_masks(28, 28, 400, 7, 0.3, seed=2), masks)
 
 
 def test_rise_matches_the_paper_formula(tiny):
     image, k, count, cells, keep = tiny["images"][3], 1, 40, 3, 0.5
-    masks = rise_masks(H, W, count, cells, keep, seed=4).astype(np.float64)
+    masks = rise_masks(H, W, count, cells, keep, seed=4)
     probs = softmax(twin_logits(tiny, image[None] * masks[..., None]))[:, k]
     want = (probs[:, None, None] * masks).sum(0) / (count * keep)
     got = tiny["insp"].explain(image, "rise", k, masks=count, cells=cells, keep=keep, seed=4, batch_size=16)

@@ -74,8 +74,12 @@ def test_binder_files_are_consistent():
     )
     lines = [line.split("#")[0].strip() for line in REQUIREMENTS.read_text().splitlines()]
     requirements = [line for line in lines if line]
-    assert "." in requirements or "-e ." in requirements, "binder/requirements.txt must install cnnwidgets (.)"
-    pinned = [line for line in requirements if line not in (".", "-e .")]
+    itself = [line for line in requirements if line.removeprefix("-e ").startswith(".")]
+    assert itself == [".[cpu,notebooks]"], (
+        "binder/requirements.txt must install cnnwidgets from the checkout with the CPU build of TensorFlow "
+        f"and the notebooks' extra: .[cpu,notebooks]; found {itself}"
+    )
+    pinned = [line for line in requirements if line not in itself]
     unpinned = [line for line in pinned if "==" not in line]
     assert not unpinned, f"pin exact versions in binder/requirements.txt: {unpinned}"
 

@@ -186,3 +186,55 @@ def test_a_result_cancelled_before_delivery_is_dropped_and_errors_go_through_the
     runner.submit(compute, drawn.append, errors.append)
     assert runner.wait(5)
     assert [str(e) for e in errors] == ["late"]
+
+
+# ------------------------------------------------------------ trait vocabulary
+def _public_traits(cls):
+    import ipywidgets
+
+    base = set(ipywidgets.VBox.class_trait_names())
+    traits = cls.class_traits()
+    return {name: traits[name] for name in cls.class_trait_names() if name not in base and not name.startswith("_")}
+
+
+def _readme_rows():
+    readme = (WIDGETS_DIR.parents[1] / "README.md").read_text()
+    section = readme.split("### Traits", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`"):
+            rows[cells[0].strip("`")] = (cells[1], cells[2])
+    return rows
+
+
+def test_readme_lists_every_public_trait_of_every_widget():
+    import re
+
+    rows = _readme_rows()
+    assert set(rows) == set(widgets_package.__all__)
+    for name in widgets_package.__all__:
+        traits = _public_traits(getattr(widgets_package, name))
+        listed = []
+        for cell in rows[name]:
+            while re.search(r"\([^()]*\)", cell):  # drop the notes in parentheses, innermost first
+                cell = re.sub(r"\([^()]*\)", "", cell)
+            listed.append(set(re.findall(r"`(\w+)`", cell)))
+        settable, read_only = listed
+        assert settable == {t for t, trait in traits.items() if not trait.read_only}, name
+        assert read_only == {t for t, trait in traits.items() if trait.read_only}, name
+
+
+def test_one_vocabulary_across_widgets():
+    classes = {name: getattr(widgets_package, name) for name in widgets_package.__all__}
+    for name, cls in classes.items():
+        traits = _public_traits(cls)
+        assert "cmap" not in traits, name
+        assert "image" in traits, name  # a trait everywhere, never a property
+        if "class_index" in traits:
+            assert traits["class_index"].allow_none and traits["class_index"].default_value is None, name
+            assert traits["predicted_class"].read_only, name
+        if name in ("OcclusionPainter", "SaliencyOverlay"):
+            assert traits["heatmap"].read_only, name
+    assert {n for n, c in classes.items() if "class_index" in _public_traits(c)} == {
+        "LayerBrowser", "OcclusionPainter", "SaliencyOverlay", "Explorer"}

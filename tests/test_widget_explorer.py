@@ -93,19 +93,24 @@ def test_changing_the_image_index_updates_every_widget(built, digits):
     _, images, labels = digits
     assert_all_show(built, images[0])
     picker = built.saliency_overlay.class_picker  # the shown class's button is marked, class 0 included
-    assert built.class_index == 0 and picker.buttons[picker.order.index(0)].button_style == "primary"
+    assert built.class_index is None and built.target == built.predicted_class == 0
+    assert picker.buttons[picker.order.index(0)].button_style == "primary"
+    np.testing.assert_array_equal(built.image, images[0].astype(np.float32))
     built.image_index = 93
     built.wait()
     assert_all_show(built, images[93])
     assert built.layer_browser.image_index == 93
     assert "sample 93" in built.layer_browser.preview_caption.value
     assert built.thumbnails.canvas.outlines["selected"][0]  # the strip outlines the pick
+    np.testing.assert_array_equal(built.image, images[93].astype(np.float32))
     # the class follows the new image's prediction, in every widget
     expected = predicted(built.inspector, images[93])
-    assert built.class_index == expected == built.layer_browser.class_index
-    assert built.occlusion_painter.class_index == built.saliency_overlay.class_index == expected
-    assert built.occlusion_painter.target == expected
+    widgets = (built, built.layer_browser, built.occlusion_painter, built.saliency_overlay)
+    assert all(w.class_index is None for w in widgets)
+    assert [w.target for w in widgets] == [expected] * 4
+    assert [w.predicted_class for w in widgets] == [expected] * 4
     assert built.saliency_overlay._result.request.main.class_index == expected
+    assert built.layer_browser.chart.highlight == expected
 
 
 def test_a_tab_built_later_shows_the_current_image_class_and_layer(explorer, digits):
@@ -149,7 +154,8 @@ def test_a_drawing_in_the_layer_browser_reaches_the_other_tabs(built):
     assert browser.image_index == -1 and built.image_index == -1
     first = browser.image
     assert_all_show(built, first)
-    assert built.class_index == predicted(built.inspector, first) == browser.class_index
+    assert built.predicted_class == predicted(built.inspector, first) == browser.predicted_class
+    np.testing.assert_array_equal(built.image, first)
     # a second stroke (still image_index -1) is followed too
     mouse(pad, "mouse_down", 30, 70)
     mouse(pad, "mouse_move", 110, 70)
@@ -168,18 +174,31 @@ def test_setting_the_class_on_one_widget_updates_the_other(built):
     painter.class_dropdown.value = 5  # the OcclusionPainter's "Watch" menu
     assert overlay.class_index == 5 and built.class_index == 5
     built.class_index = 2
-    assert painter.class_index == overlay.class_index == 2
+    assert painter.class_index == overlay.class_index == built.layer_browser.class_index == 2
+    assert built.layer_browser.chart.highlight == 2
     built.wait()
     assert painter.target == 2
     assert overlay._result.request.main.class_index == 2
     np.testing.assert_allclose(overlay.heatmap, built.inspector.gradcam(overlay.image, 2, layer=overlay.layer),
                                rtol=1e-6)
-    # the painter's "predicted class" entry means the predicted class's index for the others
+    # the painter's "predicted class" entry is None, the predicted class, for all of them
     painter.class_dropdown.value = -1
-    assert painter.class_index is None
-    assert built.class_index == overlay.class_index == built.predicted_class
+    assert painter.class_index is overlay.class_index is built.class_index is None
+    assert overlay.target == painter.target == built.predicted_class
     built.class_name = "7"
     assert painter.class_index == overlay.class_index == 7
+
+
+def test_setting_the_image_shows_it_in_every_tab(built, digits):
+    _, images, _ = digits
+    rotated = np.rot90(images[30]).copy()
+    built.image = rotated
+    built.wait()
+    assert built.image_index == -1 and built.layer_browser.image_index == -1
+    assert_all_show(built, rotated.astype(np.float32))
+    assert built.predicted_class == predicted(built.inspector, rotated)
+    with pytest.raises(traitlets.TraitError):
+        built.image = np.zeros((5, 5, 1))
 
 
 def test_a_new_image_resets_the_class_to_the_prediction(built, digits):
@@ -188,7 +207,8 @@ def test_a_new_image_resets_the_class_to_the_prediction(built, digits):
     built.image_index = 78
     built.wait()
     expected = predicted(built.inspector, images[78])
-    assert built.class_index == built.occlusion_painter.class_index == built.saliency_overlay.class_index == expected
+    assert built.class_index is built.occlusion_painter.class_index is built.saliency_overlay.class_index is None
+    assert built.target == built.occlusion_painter.target == built.saliency_overlay.target == expected
 
 
 # ------------------------------------------------------------------ the layer

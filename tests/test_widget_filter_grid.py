@@ -245,6 +245,24 @@ def test_layer_linked_to_a_layer_browser(digits):
 def test_bad_image_is_reported_not_raised(digits):
     grid = grid_of(model=digits[0], image=np.zeros((5, 5, 7)))
     assert grid.image is None and "cnnwidgets-error" in grid.status.value
+    with pytest.raises(traitlets.TraitError):  # later, like every widget's image trait
+        grid.image = np.zeros((5, 5, 7))
+
+
+def test_image_and_colormap_are_traits(digits):
+    model, images = digits[0], digits[1]
+    grid = grid_of(model=model, layer="conv2")
+    grid.image = images[3]
+    np.testing.assert_array_equal(grid.image, images[3].astype(np.float32))
+    assert not grid.image.flags.writeable
+    grid.colormap = "coolwarm"
+    kernel = grid.inspector.filters("conv2")
+    np.testing.assert_array_equal(grid.grid_canvas.image,
+                                  expected_weights_grid(kernel, range(32), -1, cmap="coolwarm"))
+    with pytest.raises(traitlets.TraitError, match="colormap"):
+        grid.colormap = "no-such-map"
+    grid.image = None
+    assert grid.image is None
 
 
 def test_save_png(digits, tmp_path):

@@ -111,7 +111,7 @@ def test_digits_model_offers_its_samples(lb):
     assert lb.layer == "conv1" and lb.image_index == 0
     np.testing.assert_array_equal(lb.image, lb.images[0].astype(np.float32))
     assert "digits samples" in lb.status.value
-    assert lb.class_index == int(np.argmax(lb.inspector.predict(lb.images[0])))
+    assert lb.class_index is None and lb.predicted_class == int(np.argmax(lb.inspector.predict(lb.images[0])))
 
 
 def test_other_model_without_images_shows_noise_and_asks_for_images(mid):
@@ -335,14 +335,30 @@ def test_image_index_updates_prediction_preview_and_maps(lb):
     lb.image_index = 42
     lb.wait(60)
     probabilities = lb.inspector.predict(lb.images[42])
-    assert lb.class_index == int(np.argmax(probabilities))
+    assert lb.class_index is None and lb.target == lb.predicted_class == int(np.argmax(probabilities))
     np.testing.assert_allclose(lb.chart.values, np.sort(probabilities)[::-1][: lb.chart.top_k], rtol=1e-6)
     assert "sample 42" in lb.preview_caption.value
     assert not np.array_equal(before, lb.maps.grid.image)
     with pytest.raises(traitlets.TraitError, match="out of range"):
         lb.image_index = 100
     with pytest.raises(traitlets.TraitError, match="read-only"):
-        lb.class_index = 3
+        lb.predicted_class = 3
+
+
+def test_class_index_is_the_class_highlighted_in_the_chart(lb):
+    from cnnwidgets.widgets.common.charts import HIGHLIGHT_COLOUR
+
+    probabilities = lb.inspector.predict(lb.image)
+    least = int(np.argmin(probabilities))  # not among the top classes: the chart adds it
+    lb.class_index = str(least)  # a class name works too
+    assert lb.class_index == least == lb.target
+    assert lb.chart.highlight == least and lb.chart.order[-1] == least
+    assert lb.chart._bars.colors[-1] == HIGHLIGHT_COLOUR
+    assert lb.chart.figure.title.startswith(f"Prediction: {lb.predicted_class} ")
+    lb.class_index = None
+    assert lb.chart.highlight == lb.predicted_class == lb.chart.order[0]
+    with pytest.raises(traitlets.TraitError, match="class"):
+        lb.class_index = 10
 
 
 def test_clicking_a_thumbnail_selects_that_image(lb):
@@ -370,7 +386,7 @@ def test_upload_converts_the_image_and_says_how(lb):
     assert "seven.png" in status and "resized from 64×48 to 28×28" in status
     assert "converted from RGB to grayscale" in status and "inverted" in status
     assert "upload: seven.png" in lb.preview_caption.value
-    assert lb.class_index == int(np.argmax(lb.inspector.predict(expected)))
+    assert lb.predicted_class == int(np.argmax(lb.inspector.predict(expected)))
     assert lb.thumbnails.canvas.outlines.get("selected") is None
 
 
@@ -405,7 +421,7 @@ def test_drawing_a_digit_feeds_the_model(lb):
     expected = mnist_style(pad.strokes).astype(np.float32)
     assert lb.image_index == -1
     np.testing.assert_array_equal(lb.image[..., 0], expected)
-    assert lb.class_index == int(np.argmax(lb.inspector.predict(expected)))
+    assert lb.predicted_class == int(np.argmax(lb.inspector.predict(expected)))
     assert "drawing" in lb.preview_caption.value and "like MNIST" in lb.status.value
     pad.clear_button.click()
     assert pad.empty
@@ -415,9 +431,12 @@ def test_set_image_pushes_an_image(lb):
     lb.set_image(lb.images[5], caption="from the Explorer")
     lb.wait(60)
     assert lb.image_index == -1 and "from the Explorer" in lb.preview_caption.value
-    lb.image = lb.images[9]
+    lb.image = lb.images[9]  # the trait: shown like set_image (a link can set it too)
     lb.wait(60)
     np.testing.assert_array_equal(lb.image, lb.images[9].astype(np.float32))
+    assert lb.image_index == -1 and "pushed image" in lb.preview_caption.value
+    with pytest.raises(traitlets.TraitError):
+        lb.image = np.zeros((5, 5, 3))
     with pytest.raises(InvalidImageError):
         lb.set_image(np.zeros((5, 5, 3)))
     lb.image_index = 9  # back to a sample by index
@@ -432,9 +451,9 @@ def test_snapshot_and_save_png(lb, tmp_path):
     diagram = lb.diagram.canvas.composite()
     assert snap.shape[1] >= diagram.shape[1] and snap.shape[0] > diagram.shape[0] + lb.maps.grid.image.shape[0]
     np.testing.assert_array_equal(snap[: diagram.shape[0], : diagram.shape[1]], diagram)
-    from cnnwidgets.render import encode_png
+    from cnnwidgets.render import encode_png_fast
 
-    assert lb.sent_png_bytes() == len(encode_png(lb.maps.grid.image)) + len(encode_png(lb.maps.detail.image))
+    assert lb.sent_png_bytes() == len(encode_png_fast(lb.maps.grid.image)) + len(encode_png_fast(lb.maps.detail.image))
     path = lb.save_png(tmp_path / "browser.png")
     assert decode_image(open(path, "rb").read(), channels=3).shape[:2] == snap.shape[:2]
 

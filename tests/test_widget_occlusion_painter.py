@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import traitlets
 
-from cnnwidgets.render.heatmap import heatmap_legend, heatmap_overlay, heatmap_range, heatmap_rgba
+from cnnwidgets.render.heatmap import heatmap_legend, heatmap_range, heatmap_rgba
 from cnnwidgets.widgets.occlusion_painter.geometry import centered_box, display_factor, mask_runs, stroke_mask
 
 DIGIT = 93  # a 9 whose score collapses when the lower stroke is covered
@@ -96,16 +96,6 @@ class TestHeatmapRendering:
         alpha = heatmap_rgba(values, opacity=1.0, fade=True)[0, :, 3]
         assert alpha[1] == 0 and alpha[0] == 255 and alpha[3] == 255
         assert 0 < alpha[2] < 255
-
-    def test_overlay_keeps_image_where_map_is_zero_with_fade(self):
-        image = np.zeros((6, 6, 4), np.uint8)
-        image[..., 1] = 200
-        image[..., 3] = 255
-        values = np.zeros((3, 3), np.float32)
-        values[0, 0] = 1.0
-        out = heatmap_overlay(image, values, opacity=1.0, fade=True)
-        assert np.array_equal(out[2:, 2:], image[2:, 2:])
-        assert not np.array_equal(out[:2, :2], image[:2, :2])
 
     def test_legend_has_bar_and_labels(self):
         legend = heatmap_legend(-0.5, 0.5, "RdBu_r", width=120)
@@ -311,7 +301,7 @@ def test_sweep_matches_a_brute_force_loop(painter, digits):
     painter.show_map_checkbox.value = False
     assert painter.canvas.heatmap_rgba is None and painter.legend_box.layout.display == "none"
     with pytest.raises(traitlets.TraitError, match="colormap"):
-        painter.cmap = "no-such-map"
+        painter.colormap = "no-such-map"
 
 
 def test_class_index_by_name_and_for_the_sweep(painter, digits):
@@ -572,3 +562,61 @@ def test_a_model_of_any_input_size_gets_a_new_canvas_for_a_new_image_size():
     assert painter.box == (26, 38, 30, 42)
     np.testing.assert_array_equal(painter.probabilities,
                                   cw.Inspector.for_model(model).occlude(large, box=(26, 38, 30, 42)))
+
+
+def test_a_superseded_score_is_never_shown(painter):
+    """The stale-result guard (common.runner): only the latest occluder's scores reach the chart."""
+    release = threading.Event()
+    real_occlude = painter.inspector.occlude
+    shown = []
+
+    def slow_first(image, box=None, **kwargs):
+        if box == (0, 0, 6, 6):
+            release.wait(10)  # the first move is still computing when the next ones arrive
+        return real_occlude(image, box=box, **kwargs)
+
+    painter.inspector.occlude = slow_first
+    painter.observe(lambda change: shown.append(change["new"]), "probabilities")
+    try:
+        painter.box = (0, 0, 6, 6)
+        time.sleep(0.1)
+        painter.box = (10, 10, 16, 16)
+        painter.box = (14, 14, 20, 20)
+        release.set()
+        painter.wait()
+    finally:
+        del painter.inspector.occlude
+    final = real_occlude(painter.image, box=(14, 14, 20, 20), fill=painter.fill)
+    assert len(shown) == 1  # neither the superseded first nor the never-run second
+    np.testing.assert_allclose(shown[0], final, rtol=1e-6)
+    np.testing.assert_allclose(painter.chart.values, final[painter.chart.order], rtol=1e-6)
+
+
+def test_compute_status_says_how_the_sweep_and_the_moves_ran(digits):
+    import html
+
+    import cnnwidgets as cw
+    from cnnwidgets.widgets.occlusion_painter import OcclusionPainter
+
+    model, _, images, _ = digits
+    inspector = cw.Inspector(model)  # its own stats, untouched by other tests
+    painter = OcclusionPainter(inspector, images[DIGIT])
+    painter.wait()
+    try:
+        assert painter.compute_status == ""
+        painter.box = (4, 4, 11, 11)
+        painter.wait()
+        move = inspector.occlusion_stats.move
+        assert painter.compute_status == f"Move: {move.summary()}"
+        assert move.mode in ("full", "incremental")
+        painter.sweep(patch=6, stride=3)
+        sweep = inspector.occlusion_stats.sweep
+        assert painter.compute_status == f"Sweep: {sweep.summary()}; Move: {move.summary()}"
+        assert sweep.summary() in html.unescape(painter.compute_label.value)
+        painter.sweep()  # the same map again: from the cache
+        assert painter.compute_status.startswith("Sweep: cached; Move: ")
+        with pytest.raises(traitlets.TraitError):
+            painter.compute_status = "fast"
+    finally:
+        painter.stop()
+        painter.wait()

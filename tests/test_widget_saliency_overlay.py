@@ -40,7 +40,7 @@ def view(digits):
 def expected_map(view, method=None, class_index=None, layer=None):
     """What the inspector computes for the widget's settings."""
     method = method or view.method
-    class_index = view.class_index if class_index is None else class_index
+    class_index = view.target if class_index is None else class_index
     if method in ("gradcam", "gradcam++"):
         return view.inspector.gradcam(view.image, class_index, layer=layer or view.layer,
                                       plus_plus=method == "gradcam++")
@@ -68,7 +68,9 @@ def test_default_is_grad_cam_of_the_predicted_class_at_the_last_conv_layer(view,
     _, images, _ = digits
     assert view.method == "gradcam"
     assert view.layer == "conv3" == view.inspector.default_cam_layer.path
-    assert view.class_index == int(np.argmax(view.inspector.predict(images[42])))
+    # class_index None: the predicted class is explained (and follows a new image)
+    assert view.class_index is None
+    assert view.target == view.predicted_class == int(np.argmax(view.inspector.predict(images[42])))
     assert view.heatmap.shape == (28, 28) and view.heatmap.dtype == np.float32
     assert_shows(view, expected_map(view))
     np.testing.assert_array_equal(view.image_canvas.image, image_to_rgba(images[42]))
@@ -107,7 +109,7 @@ def test_method_parameters_reach_the_backend(view):
     view.custom_baseline = custom
     view.wait()
     assert view.baseline == "custom"
-    assert_shows(view, view.inspector.saliency(view.image, view.class_index, method="integrated_gradients",
+    assert_shows(view, view.inspector.saliency(view.image, view.target, method="integrated_gradients",
                                                steps=5, baseline=custom))
     assert "custom" in [value for _, value in view._baseline_menu.options]
 
@@ -139,7 +141,9 @@ def test_class_buttons_and_name_box_pick_the_class(view):
     view.class_index = "5"  # a name works too; None is the predicted class
     assert view.class_index == 5
     view.class_index = None
-    assert view.class_index == int(np.argmax(view.probabilities))
+    assert view.class_index is None and view.target == int(np.argmax(view.probabilities))
+    with pytest.raises(traitlets.TraitError):
+        view.predicted_class = 1  # read-only
     # the buttons show the top classes with their probabilities
     probabilities = view.probabilities
     top = view.class_picker.order
@@ -305,7 +309,8 @@ def test_image_and_class_link_with_another_widget(view, digits):
         other.wait()
         np.testing.assert_array_equal(other.image, images[77].astype(np.float32))
         predicted = int(np.argmax(view.inspector.predict(images[77])))
-        assert view.class_index == other.class_index == predicted  # the class follows the new prediction
+        assert view.class_index is other.class_index is None  # the class follows the new prediction
+        assert view.target == other.target == view.predicted_class == predicted
         np.testing.assert_array_equal(other.image_canvas.image, image_to_rgba(images[77]))
         assert_shows(other, expected_map(other))
         assert_shows(view, expected_map(view))
@@ -334,7 +339,7 @@ def test_links_with_the_occlusion_painter(view, digits):
         view.wait()
         np.testing.assert_array_equal(view.image, images[61].astype(np.float32))
         predicted = int(np.argmax(view.inspector.predict(images[61])))
-        assert view.class_index == predicted  # the painter's None: the predicted class
+        assert view.class_index is None and view.target == predicted  # None: the predicted class, in both
         painter.class_index = 3
         view.wait()
         assert view.class_index == 3
@@ -390,7 +395,7 @@ def test_model_without_spatial_layer_disables_cam_methods():
     assert [value for _, value in view._method_menu.options] == list(view.available_methods)
     assert view._layer_menu.disabled and view.cam_layers == []
     assert "spatial" in view.status.value
-    np.testing.assert_allclose(view.heatmap, view.inspector.saliency(images[0], view.class_index), rtol=1e-6)
+    np.testing.assert_allclose(view.heatmap, view.inspector.saliency(images[0], view.target), rtol=1e-6)
     view.method = "gradcam++"
     assert view.method == "vanilla"
     assert "Grad-CAM++ is not available" in view.status.value and "spatial" in view.status.value
@@ -418,7 +423,7 @@ def test_nested_model_layers_are_listed_and_used():
     view.wait()
     assert "backbone/inner_conv" in view.cam_layers
     assert view.layer == "backbone/inner_conv"
-    np.testing.assert_allclose(view.heatmap, view.inspector.gradcam(image, view.class_index,
+    np.testing.assert_allclose(view.heatmap, view.inspector.gradcam(image, view.target,
                                                                     layer="backbone/inner_conv"), rtol=1e-6)
     assert view.image_canvas.layout.width == "272px"  # 16 px x 17
 
@@ -428,7 +433,7 @@ def test_class_zero_button_is_marked_from_the_start(digits):
     zero = images[int(np.flatnonzero(labels == 0)[0])]
     view = SaliencyOverlay(model, zero)
     view.wait()
-    assert view.class_index == 0
+    assert view.target == 0
     marked = [b for b in view.class_picker.buttons if b.button_style == "primary"]
     assert len(marked) == 1 and marked[0].description.startswith("0 ")
 

@@ -5,7 +5,9 @@ results per (image, layer, parameters) and returns numpy arrays.
 """
 
 from .graph import LayerRecord
+from .incremental import DrillDown, OcclusionRun
 from .inspector import SALIENCY_METHODS, Inspector, MaximizationResult
 from .jobs import JobControl
 
-__all__ = ["Inspector", "LayerRecord", "MaximizationResult", "JobControl", "SALIENCY_METHODS"]
+__all__ = ["Inspector", "LayerRecord", "MaximizationResult", "JobControl", "SALIENCY_METHODS", "DrillDown",
+           "OcclusionRun"]

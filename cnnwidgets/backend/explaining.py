@@ -141,7 +141,7 @@ class ExplainMethods:
 
     def _image_batch(self, images):
         images = np.asarray(images)
-        if images.ndim == 3 and self.input_shape[-1] in (None, 1) and len(images) and images.shape[-1] != 1:
+        if images.ndim == 3 and self.input_shape[-1] == 1:  # (N, H, W) for a one-channel model
             images = images[..., None]
         if images.ndim != 4:
             raise InvalidImageError(f"explain_batch takes a batch (N, H, W, C), got shape {images.shape}")
@@ -295,10 +295,10 @@ class ExplainMethods:
         return self._function(name, build)(np.asarray(batch, np.float32), targets).numpy()
 
     def _masked_scores(self, x, masks, target, kind="probability", rescale=False):
-        """Scores of ``x * mask`` for each mask ``(B, h, w)``, masks built in the graph.
+        """Scores of ``x * mask`` for each mask ``(B, h, w)``.
 
         ``rescale``: resize each mask bilinearly to the input size and scale
-        it to [0, 1] (Score-CAM); else the masks are used as given (RISE).
+        it to [0, 1] in the graph (Score-CAM); else the masks are used as given.
         """
         import tensorflow as tf
 
@@ -327,36 +327,65 @@ class ExplainMethods:
         return self._function(name, build)(np.asarray(x, np.float32), np.asarray(masks, np.float32),
                                            np.int32(target)).numpy()
 
-    def _ablated_scores(self, x, keep, target, path, kind="logit"):
-        """Scores of ``x`` with the layer's channels multiplied by each row of ``keep`` ``(B, k)``."""
+    def _rise_sum(self, x, grids, shifts, rows, cols, target, kind="probability"):
+        """``sum_i score(x * M_i) M_i`` over one batch of RISE masks, the masks built in the graph.
+
+        Mask ``i`` is ``rows[dy:dy + H] @ grids[i] @ cols[dx:dx + W].T`` with
+        ``(dy, dx) = shifts[i]`` (see :func:`methods.rise.draw_masks`).
+        """
+        import tensorflow as tf
+
+        name = "rise_sum:" + kind
+
+        def build():
+            matrix = tf.TensorSpec((None, None), tf.float32)
+
+            @tf.function(input_signature=[tf.TensorSpec(tuple(self.input_shape), tf.float32),
+                                          tf.TensorSpec((None, None, None), tf.float32),
+                                          tf.TensorSpec((None, 2), tf.int32), matrix, matrix,
+                                          tf.TensorSpec((), tf.int32)],
+                         reduce_retracing=True, autograph=False)
+            def rise_sum(x, grids, shifts, rows, cols, class_index):
+                self.trace_counts[name] += 1
+                row_weights = tf.gather(rows, shifts[:, :1] + tf.range(tf.shape(x)[0])[None])
+                col_weights = tf.gather(cols, shifts[:, 1:] + tf.range(tf.shape(x)[1])[None])
+                masks = tf.matmul(tf.matmul(row_weights, grids), col_weights, transpose_b=True)
+                probs, logits, _ = self._scores(x[None] * masks[..., None])
+                scores = self._class_scores((probs, logits), tf.fill(tf.shape(masks)[:1], class_index), kind)
+                return tf.tensordot(scores, masks, axes=1)
+
+            return rise_sum
+
+        return self._function(name, build)(np.asarray(x, np.float32), np.asarray(grids, np.float32),
+                                           np.asarray(shifts, np.int32), rows, cols, np.int32(target)).numpy()
+
+    def _ablated_scores(self, batch, keep, targets, path, kind="logit"):
+        """Scores of a batch with the layer's channels multiplied, row by row, by ``keep`` ``(B, k)``."""
         import tensorflow as tf
 
         self._require_graph("ablate channels of a layer")
         name = f"ablated_scores:{kind}:{path}"
 
         def build():
-            image_spec = tf.TensorSpec(tuple(self.input_shape), tf.float32)
-
-            @tf.function(input_signature=[image_spec, tf.TensorSpec((None, None), tf.float32),
-                                          tf.TensorSpec((), tf.int32)],
+            @tf.function(input_signature=self._signature(tf.TensorSpec((None, None), tf.float32),
+                                                         tf.TensorSpec((None,), tf.int32)),
                          reduce_retracing=True, autograph=False)
-            def ablated_scores(x, keep, class_index):
+            def ablated_scores(x, keep, class_indices):
                 self.trace_counts[name] += 1
-                rows = tf.shape(keep)[0]
 
                 def transform(layer_path, layer, output):
                     if layer_path != path:
                         return output
                     return output * tf.cast(keep[:, None, None, :], output.dtype)
 
-                batch = tf.repeat(x[None], rows, axis=0)
-                probs, logits, _ = self._scores(batch, transform=transform)
-                return self._class_scores((probs, logits), tf.fill([rows], class_index), kind)
+                probs, logits, _ = self._scores(x, transform=transform)
+                return self._class_scores((probs, logits), class_indices, kind)
 
             return ablated_scores
 
-        return self._function(name, build)(np.asarray(x, np.float32), np.asarray(keep, np.float32),
-                                           np.int32(target)).numpy()
+        targets = np.broadcast_to(np.asarray(targets, np.int32), (len(batch),))
+        return self._function(name, build)(np.asarray(batch, np.float32), np.asarray(keep, np.float32),
+                                           targets).numpy()
 
 
 def _batch_size(value, spec):

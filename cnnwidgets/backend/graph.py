@@ -9,10 +9,14 @@ instead executes the model node by node, descending into nested models, and
 hands back any layer's output tensor from the same pass that produced the
 prediction. Gradients with respect to those tensors are then ordinary tape
 gradients, and nothing about the user's model is cloned or mutated.
+
+The walk reads Keras internals (the functional graph's nodes); every such read
+goes through :mod:`cnnwidgets.compat`.
 """
 
 from dataclasses import dataclass, field
 
+from .. import compat
 from ..errors import UnsupportedModelError
 
 __all__ = ["LayerRecord", "ModelGraph", "LOGITS", "CAPTURE_ALL", "is_relu_family"]
@@ -78,16 +82,11 @@ class LayerRecord:
 
 
 def _keras():
-    import keras
-
-    return keras
+    return compat.load_keras()
 
 
 def _is_container(layer):
-    keras = _keras()
-    from keras.src.models.functional import Functional
-
-    return isinstance(layer, (keras.Sequential, Functional))
+    return compat.is_container_model(layer)
 
 
 def _output_shape(layer):
@@ -131,8 +130,7 @@ def _layers_of(model):
 
 
 def _producer(tensor):
-    history = getattr(tensor, "_keras_history", None)
-    return None if history is None else history[0]
+    return compat.producer_layer(tensor)
 
 
 class ModelGraph:
@@ -228,14 +226,14 @@ class ModelGraph:
                     self._collect_feeding(layer, prefix + layer.name + "/", paths)
             return
         # The same node table that execute() walks, keyed by the tensors each node makes.
-        producers = {id(t): node for nodes in model._nodes_by_depth.values() for node in nodes for t in node.outputs}
+        producers = {id(t): node for nodes in compat.nodes_by_depth(model).values() for node in nodes for t in node.outputs}
         stack, seen = list(model.outputs), set()
         while stack:
             node = producers.get(id(stack.pop()))
             if node is None or id(node) in seen:
                 continue
             seen.add(id(node))
-            if not node.operation or node.is_input:
+            if not node.operation or compat.node_is_input(node):
                 continue
             paths.add(prefix + node.operation.name)
             if _is_container(node.operation):
@@ -305,13 +303,14 @@ class ModelGraph:
                 x = self._run_op(layer, (x,), {}, prefix, capture, captured, transform)
             return x
         tensors = {id(model.inputs[0]): inputs}
-        for depth in sorted(model._nodes_by_depth, reverse=True):
-            for node in model._nodes_by_depth[depth]:
-                if not node.operation or node.is_input:
+        graph = compat.nodes_by_depth(model)
+        for depth in sorted(graph, reverse=True):
+            for node in graph[depth]:
+                if not node.operation or compat.node_is_input(node):
                     continue
                 if any(id(t) not in tensors for t in node.input_tensors):
                     continue
-                args, kwargs = node.arguments.fill_in(tensors)
+                args, kwargs = compat.fill_in_node_arguments(node, tensors)
                 outputs = self._run_op(node.operation, args, kwargs, prefix, capture, captured, transform)
                 flat = outputs if isinstance(outputs, (list, tuple)) else [outputs]
                 for symbolic, value in zip(node.outputs, flat):
@@ -326,7 +325,7 @@ class ModelGraph:
         elif op is self.final_layer and self.output_activation is not None:
             result, captured[LOGITS] = self._call_final(op, args, kwargs)
         else:
-            if getattr(op, "_call_has_training_arg", False):
+            if compat.call_has_training_arg(op):
                 kwargs = dict(kwargs, training=False)
             result = op(*args, **kwargs)
         if transform is not None:

@@ -8,11 +8,13 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .. import compat
 from ..errors import (
     ClassNotFoundError,
     InvalidImageError,
     LayerNotFoundError,
     NoSpatialLayerError,
+    PreprocessError,
     UnsupportedModelError,
 )
 from .cache import ResultCache
@@ -22,7 +24,7 @@ from .gradients import SALIENCY_METHODS, GradientMethods
 from .graph import CAPTURE_ALL, LOGITS, ModelGraph, _is_container
 from .images import as_image, image_key
 from .maximization import MaximizationMethods, MaximizationResult
-from .occluding import OcclusionMethods
+from .occluding import OcclusionMethods, OcclusionStats
 from .randomization import RandomizationMethods
 
 __all__ = ["Inspector", "MaximizationResult", "SALIENCY_METHODS"]
@@ -30,7 +32,8 @@ __all__ = ["Inspector", "MaximizationResult", "SALIENCY_METHODS"]
 _INSPECTORS_ATTR = "_cnnwidgets_inspectors"
 
 
-class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, OcclusionMethods, GradientMethods, MaximizationMethods):
+class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, OcclusionMethods, GradientMethods,
+                MaximizationMethods):
     """Bind a Keras model once and compute what the widgets show, as numpy.
 
     Every widget on the same model shares one inspector (see :meth:`for_model`)
@@ -65,7 +68,7 @@ class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, Occlusion
     """
 
     def __init__(self, model, class_names=None, preprocess=None, input_range=(0.0, 255.0), cache_size=256):
-        import keras
+        keras = compat.load_keras()
 
         if not isinstance(model, keras.Model):
             raise UnsupportedModelError(
@@ -108,6 +111,8 @@ class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, Occlusion
         self._functions_lock = threading.Lock()
         #: How many times each compiled function was traced (tests check 1).
         self.trace_counts = Counter()
+        #: How the last occlusion sweep and move ran (full or incremental) and their speed-ups.
+        self.occlusion_stats = OcclusionStats()
 
     # ---------------------------------------------------------------- sharing
     @classmethod
@@ -299,7 +304,17 @@ class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, Occlusion
     def _preprocess(self, batch):
         if self.preprocess is None:
             return batch.astype(np.float32, copy=False)
-        out = np.asarray(self.preprocess(np.array(batch, dtype=np.float32)), dtype=np.float32)
+        batch = np.array(batch, dtype=np.float32)
+        try:
+            out = np.asarray(self.preprocess(batch), dtype=np.float32)
+        except Exception as exc:
+            name = getattr(self.preprocess, "__qualname__", None) or type(self.preprocess).__name__
+            raise PreprocessError(
+                f"your preprocess function {name!r} raised {type(exc).__name__}: {exc} -- on a batch of "
+                f"shape {batch.shape} and dtype {batch.dtype} (display images, float32 in "
+                f"{self.input_range}); make it accept such a batch and return model inputs of the same "
+                "shape (the original error is chained below)"
+            ) from exc
         if out.shape != batch.shape:
             raise InvalidImageError(
                 f"preprocess changed the batch shape from {batch.shape} to {out.shape}; it must act per pixel"
@@ -534,7 +549,8 @@ def _subclassed_input_shape(model):
     """``(H, W, C)`` of a built subclassed model's single image input, else None.
 
     Subclassed Keras 3 models have no ``inputs``; the shape they were built
-    with (by a first call or ``model.build``) is in ``_build_shapes_dict``.
+    with (by a first call or ``model.build``) is in ``_build_shapes_dict``
+    (read through :func:`cnnwidgets.compat.built_input_shapes`).
     """
     try:
         inputs = model.inputs
@@ -543,7 +559,7 @@ def _subclassed_input_shape(model):
     if inputs:
         shapes = [tuple(t.shape) for t in inputs]
     else:
-        shapes = list((getattr(model, "_build_shapes_dict", None) or {}).values())
+        shapes = compat.built_input_shapes(model)
     if len(shapes) != 1 or shapes[0] is None or len(shapes[0]) != 4:
         return None
     return tuple(None if d is None else int(d) for d in shapes[0][1:])

@@ -1,6 +1,7 @@
 """Activation maximization for :class:`~cnnwidgets.Inspector` (a mixin)."""
 
 import dataclasses
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -132,6 +133,7 @@ class MaximizationMethods:
             raise LayerNotFoundError(
                 f"layer {record.path!r} has {width} channels (0 to {width - 1}); cannot maximize {bad or 'no channels'}"
             )
+        steps = _check_steps(steps)
         shape = tuple(self.input_shape)
         if None in shape:
             raise UnsupportedModelError("maximize needs a model with a fixed input size (H, W, C)")
@@ -159,6 +161,21 @@ class MaximizationMethods:
         images = ((low + high) / 2 + (high - low) / 2 * unit).astype(np.float32)
         result = MaximizationResult(images, channels, final.numpy(), initial.numpy())
         return _owned(self._cache.put(cache_key, result))
+
+
+def _check_steps(steps):
+    """``steps`` as a positive int, or an :class:`InvalidParameterError` saying what to pass."""
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral):
+        if not isinstance(steps, bool) and isinstance(steps, numbers.Real) and float(steps).is_integer():
+            steps = int(steps)
+        else:
+            raise InvalidParameterError(f"steps must be a whole number of gradient steps, got {steps!r}; e.g. steps=96")
+    if steps < 1:
+        raise InvalidParameterError(
+            f"steps must be at least 1 (got {steps}): with no gradient step the result would be the random "
+            "start image; pass e.g. steps=96"
+        )
+    return int(steps)
 
 
 def _owned(result):

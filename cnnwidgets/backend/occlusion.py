@@ -16,10 +16,15 @@ FILLS = ("gray", "black", "white", "mean", "blur")
 def normalize_box(box, height, width):
     """Clip ``box = (y0, x0, y1, x1)`` (end-exclusive pixels) to the image.
 
+    A box that sticks out of the image is clipped to it (as a mouse drag near
+    the border is); one in the wrong order or wholly outside is an error, so
+    that a swapped coordinate order does not look like "no effect".
+
     Raises
     ------
     InvalidParameterError
-        The box is not four numbers or covers no pixel of the image.
+        The box is not four numbers, is reversed (``y1 < y0`` or ``x1 < x0``)
+        or empty, or lies wholly outside the image.
     """
     try:
         y0, x0, y1, x1 = (int(round(float(v))) for v in box)
@@ -27,9 +32,23 @@ def normalize_box(box, height, width):
         raise InvalidParameterError(
             f"box must be four numbers (y0, x0, y1, x1), got {box!r}"
         ) from None
-    y0, y1 = max(0, min(y0, y1)), min(height, max(y0, y1))
-    x0, x1 = max(0, min(x0, x1)), min(width, max(x0, x1))
-    return y0, x0, y1, x1
+    if y1 < y0 or x1 < x0:
+        raise InvalidParameterError(
+            f"the box {(y0, x0, y1, x1)} is reversed: give (y0, x0, y1, x1) with y0 < y1 and x0 < x1 "
+            f"(top-left corner first, ends exclusive), e.g. {(min(y0, y1), min(x0, x1), max(y0, y1), max(x0, x1))}"
+        )
+    if y1 == y0 or x1 == x0:
+        raise InvalidParameterError(
+            f"the box {(y0, x0, y1, x1)} covers no pixel (zero height or width); give (y0, x0, y1, x1) with "
+            "y0 < y1 and x0 < x1, ends exclusive"
+        )
+    clipped = max(0, y0), max(0, x0), min(height, y1), min(width, x1)
+    if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
+        raise InvalidParameterError(
+            f"the box {(y0, x0, y1, x1)} covers no pixel of the {height}x{width} image: it lies wholly outside; "
+            f"give (y0, x0, y1, x1) in input pixels, with 0 <= y0 < {height} and 0 <= x0 < {width}"
+        )
+    return clipped
 
 
 def box_mask(box, height, width):

@@ -3,9 +3,12 @@
 * The embedded default: a small trained digits CNN and held-out sample digits.
 * The tank story: a synthetic data set with a weather confound, and a small
   CNN that trains on it in seconds.
+* :func:`require`: import what a lesson needs beyond cnnwidgets, or say in
+  one line which extra to install.
 """
 
 from .digits import DIGIT_CLASS_NAMES, build_digits_model, digits_model, digits_samples
+from .optional import require
 from .tank import TANK_CLASS_NAMES, build_tank_model, tank_data, train_tank_model
 
 __all__ = [
@@ -17,4 +20,5 @@ __all__ = [
     "build_tank_model",
     "tank_data",
     "train_tank_model",
+    "require",
 ]

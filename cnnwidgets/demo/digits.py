@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..compat import load_keras
+
 DIGIT_CLASS_NAMES = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9")
 
 WEIGHTS_FILENAME = "digits.weights.h5"
@@ -52,8 +54,8 @@ def build_digits_model():
         Model named ``"digits_cnn"`` with input shape ``(28, 28, 1)`` and
         output shape ``(10,)`` (class probabilities).
     """
-    import keras
-    from keras import layers
+    keras = load_keras()
+    layers = keras.layers
 
     return keras.Sequential(
         [

@@ -18,6 +18,8 @@ Everything here is numpy, seeded, and generated on the fly: nothing to download.
 
 import numpy as np
 
+from ..compat import load_keras
+
 __all__ = ["TANK_CLASS_NAMES", "tank_data", "build_tank_model", "train_tank_model"]
 
 #: Class names of the tank data set, in label order.
@@ -122,8 +124,8 @@ def build_tank_model():
         ``rescale`` -> ``conv1`` (8) -> ``pool1`` -> ``conv2`` (16) -> ``pool2``
         -> ``conv3`` (16) -> ``gap`` -> ``predictions`` (2-way softmax), uncompiled.
     """
-    import keras
-    from keras import layers
+    keras = load_keras()
+    layers = keras.layers
 
     return keras.Sequential(
         [
@@ -160,8 +162,7 @@ def train_tank_model(images, labels, epochs=12, seed=0):
     keras.Sequential
         The trained model.
     """
-    import keras
-
+    keras = load_keras()
     keras.utils.set_random_seed(seed)
     model = build_tank_model()
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])

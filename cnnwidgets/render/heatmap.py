@@ -1,8 +1,8 @@
-"""Colour a scalar map and lay it over an image, with a legend (pure numpy).
+"""Colour a scalar map for display over an image, with a legend (pure numpy).
 
 Generic: occlusion sensitivity, saliency and class-activation maps all come as
-``(h, w)`` floats that should be coloured, scaled to the displayed image and
-blended over it.
+``(h, w)`` floats that should be coloured and scaled to the displayed image
+(:func:`heatmap_rgba`, whose alpha lets the image show through).
 """
 
 import numpy as np
@@ -11,7 +11,7 @@ from .colormaps import NORMALIZATIONS, apply_colormap, colorbar, normalize
 from .compose import blend, resize_rgba, upscale_nearest
 from .panels import stack_panels, text_rgba
 
-__all__ = ["heatmap_range", "heatmap_rgba", "heatmap_overlay", "heatmap_legend"]
+__all__ = ["heatmap_range", "heatmap_rgba", "heatmap_legend"]
 
 
 def heatmap_range(values, mode="symmetric", vmin=None, vmax=None):
@@ -105,44 +105,6 @@ def _fit(rgba, size):
     if height % h == 0 and width % w == 0 and height // h == width // w:
         return upscale_nearest(rgba, height // h)
     return resize_rgba(rgba, (height, width), smooth=True)
-
-
-def heatmap_overlay(image_rgba, values, cmap="RdBu_r", opacity=0.6, mode="symmetric", vmin=None, vmax=None,
-                    fade=False):
-    """Blend a coloured map over an image.
-
-    Parameters
-    ----------
-    image_rgba : array_like
-        uint8 ``(H, W, 4)`` image (e.g. already enlarged for display).
-    values : array_like
-        ``(h, w)`` map; scaled to ``(H, W)`` as in :func:`heatmap_rgba`.
-    cmap : str
-        A matplotlib colormap name.
-    opacity : float
-        Weight of the map, 0 (image only) to 1 (map only).
-    mode, vmin, vmax
-        As for :func:`heatmap_range`.
-    fade : bool
-        As for :func:`heatmap_rgba`: weak values let the image show through.
-
-    Returns
-    -------
-    numpy.ndarray
-        uint8 ``(H, W, 4)``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> image = np.zeros((56, 56, 4), np.uint8); image[..., 3] = 255
-    >>> heatmap_overlay(image, np.eye(28), opacity=0.5).shape
-    (56, 56, 4)
-    """
-    image_rgba = np.asarray(image_rgba, dtype=np.uint8)
-    if image_rgba.ndim != 3 or image_rgba.shape[-1] != 4:
-        raise ValueError(f"heatmap_overlay needs an (H, W, 4) RGBA image, got shape {image_rgba.shape}")
-    colours = heatmap_rgba(values, cmap, 1.0, mode, vmin, vmax, size=image_rgba.shape[:2], fade=fade)
-    return blend(image_rgba, colours, opacity)
 
 
 def _format(value):

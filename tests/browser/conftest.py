@@ -1183,6 +1183,9 @@ README_SCREENSHOTS = {
     "saliency-overlay-lab-initial": "saliency_overlay.png",
     "saliency-overlay-lab-compare": "saliency_compare.png",
     "explorer-voila-page": "explorer_voila.png",
+    "theme-light-layer-browser": "theme_light.png",
+    "theme-dark-layer-browser": "theme_dark.png",
+    "theme-dark-occlusion-painter": "theme_dark_occlusion.png",
     "trust-lab-panel": "trust_panel.png",
     "trust-lab-cascade": "randomization_cascade.png",
 }

@@ -20,7 +20,7 @@ __all__ = ["ExplainRequest", "SIGNED", "SAMPLES", "NOISE", "SEED", "cam_method",
 #: Parameters several methods share.
 SIGNED = ParamSpec("signed", "Signed", "bool", False,
                    description="sum over colour channels keeping the sign, instead of the largest magnitude")
-SAMPLES = ParamSpec("samples", "Samples", "int", 25, min=1, max=500, step=1,
+SAMPLES = ParamSpec("samples", "Samples", "int", 25, min=1, max=1000, step=1,
                     description="noisy copies of the image")
 NOISE = ParamSpec("noise", "Noise", "float", 0.15, min=0.0, max=1.0, step=0.01,
                   description="noise std as a fraction of the model-input range")

@@ -80,12 +80,21 @@ def layercam(features, gradients, params):
     url="https://arxiv.org/abs/2008.00299",
 ), gradients=False)
 def eigencam(features, gradients, params):
-    """``A v_1`` with ``v_1`` the first right singular vector of ``A`` as ``(hw, k)``, sign made positive."""
+    """``A v_1`` with ``v_1`` the first right singular vector of ``A`` as ``(hw, k)``, sign made positive.
+
+    Computed from the smaller Gram matrix: ``A v_1 = sigma_1 u_1``, where
+    ``u_1`` is the top eigenvector of ``A A^T`` (``hw x hw``), or ``A v_1``
+    with ``v_1`` the top eigenvector of ``A^T A`` (``k x k``), whichever is
+    smaller: a 7x7x1280 layer needs a 49x49 eigenproblem, not an SVD.
+    """
     count, height, width, channels = features.shape
     maps = np.zeros((count, height, width))
     for i, feats in enumerate(features.reshape(count, height * width, channels)):
-        _, _, vt = np.linalg.svd(feats, full_matrices=False)
-        projection = feats @ vt[0]
+        if height * width <= channels:
+            values, vectors = np.linalg.eigh(feats @ feats.T)
+            projection = np.sqrt(max(values[-1], 0.0)) * vectors[:, -1]
+        else:
+            projection = feats @ np.linalg.eigh(feats.T @ feats)[1][:, -1]
         if projection.sum() < 0:  # a singular vector's sign is arbitrary: make the map mostly positive
             projection = -projection
         maps[i] = np.maximum(projection, 0.0).reshape(height, width)

@@ -230,12 +230,18 @@ def compute_function(name):
 
 
 def method_table_markdown():
-    """The README's method table, rendered from the catalogue."""
-    rows = ["| method | `explain(..., method=)` | family | layer | parameters | paper |",
-            "|---|---|---|---|---|---|"]
+    """The README's method table (markdown), rendered from the catalogue.
+
+    ``tests/test_backend_methods.py`` checks that README.md holds exactly this
+    table; after adding a method, paste the new output between the README's
+    ``methods-table`` markers.
+    """
+    rows = ["| method | `explain(..., method=)` | family | layer | long | parameters | paper |",
+            "|---|---|---|---|---|---|---|"]
     for spec in methods():
         params = ", ".join(f"`{p.name}={p.default!r}`" for p in spec.params) or "-"
         paper = f"[{spec.paper}]({spec.url})" if spec.url else spec.paper
         layer = "yes" if spec.needs_layer else "-"
-        rows.append(f"| {spec.label} | `{spec.name}` | {spec.family} | {layer} | {params} | {paper} |")
+        long = "yes" if spec.long else "-"
+        rows.append(f"| {spec.label} | `{spec.name}` | {spec.family} | {layer} | {long} | {params} | {paper} |")
     return "\n".join(rows)

@@ -30,7 +30,7 @@ def baseline_inputs(insp, displays, baseline):
 @method(MethodSpec(
     name="integrated_gradients", label="Integrated Gradients", family="gradient", needs_layer=False,
     params=(
-        ParamSpec("steps", "Steps", "int", 32, min=1, max=512, step=1,
+        ParamSpec("steps", "Steps", "int", 32, min=1, max=1000, step=1,
                   description="midpoint steps along the straight path from the baseline"),
         ParamSpec("baseline", "Baseline", "choice", "black", choices=BASELINES, array_ok=True,
                   description="the image the path starts from, in display pixels"),

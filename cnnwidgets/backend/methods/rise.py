@@ -6,38 +6,36 @@ from ._common import SEED
 from .catalogue import MethodSpec, ParamSpec, method
 
 
-def _interpolation(cells, out):
-    """``(out, cells)`` bilinear weights resizing ``cells`` values to ``out`` (half-pixel centres, clamped)."""
+def draw_masks(height, width, count, cells, keep, seed):
+    """The random part of RISE's masks, and how to expand it: ``(grids, shifts, rows, cols)``.
+
+    ``numpy.random.default_rng(seed)`` draws, in this order, ``grids =
+    random((count, cells, cells)) < keep``, then row shifts and column shifts
+    ``integers(0, cell, count)`` with ``cell = ceil(side / cells)``. Mask
+    ``i`` is ``grids[i]`` resized bilinearly (half-pixel centres, clamped
+    edges) to ``(cells + 1) * cell`` per side and cropped to ``(H, W)`` at
+    ``shifts[i]`` (Petsiuk et al. 2018). ``rows`` and ``cols`` are that
+    resize as matrices, ``((cells + 1) * cell, cells)``: mask ``i`` is
+    ``rows[dy:dy + H] @ grids[i] @ cols[dx:dx + W].T``, computed in the
+    compiled pass, batch by batch.
+    """
+    rng = np.random.default_rng(seed)
+    grids = (rng.random((count, cells, cells)) < keep).astype(np.float32)
+    cell_h, cell_w = -(-height // cells), -(-width // cells)
+    shifts = np.stack([rng.integers(0, cell_h, count), rng.integers(0, cell_w, count)], axis=1).astype(np.int32)
+    return grids, shifts, _resize_matrix(cells, (cells + 1) * cell_h), _resize_matrix(cells, (cells + 1) * cell_w)
+
+
+def _resize_matrix(cells, out):
+    """``(out, cells)`` bilinear weights resizing ``cells`` values to ``out`` (half-pixel centres)."""
     centres = np.clip((np.arange(out) + 0.5) * cells / out - 0.5, 0, cells - 1)
     low = np.floor(centres).astype(int)
     high = np.minimum(low + 1, cells - 1)
     frac = centres - low
-    matrix = np.zeros((out, cells))
+    matrix = np.zeros((out, cells), np.float32)
     matrix[np.arange(out), low] += 1 - frac
     matrix[np.arange(out), high] += frac
     return matrix
-
-
-def rise_masks(height, width, count, cells, keep, seed, start=0, stop=None):
-    """Masks ``start:stop`` of RISE's ``count`` seeded soft masks, ``(n, H, W)`` float32 in [0, 1].
-
-    As in Petsiuk et al.: a ``cells x cells`` grid of cells kept with
-    probability ``keep`` (drawn by ``numpy.random.default_rng(seed)``),
-    upsampled bilinearly to ``(cells + 1)`` times the cell size
-    ``ceil(H / cells)``, and cropped to ``(H, W)`` at a random shift within
-    one cell.
-    """
-    stop = count if stop is None else stop
-    rng = np.random.default_rng(seed)
-    grids = (rng.random((count, cells, cells)) < keep).astype(np.float64)
-    cell_h, cell_w = -(-height // cells), -(-width // cells)
-    shifts = np.stack([rng.integers(0, cell_h, count), rng.integers(0, cell_w, count)], axis=1)
-    rows, cols = _interpolation(cells, (cells + 1) * cell_h), _interpolation(cells, (cells + 1) * cell_w)
-    masks = np.empty((stop - start, height, width), np.float32)
-    for n, index in enumerate(range(start, stop)):
-        dy, dx = shifts[index]
-        masks[n] = rows[dy : dy + height] @ grids[index] @ cols[dx : dx + width].T
-    return masks
 
 
 @method(MethodSpec(
@@ -57,15 +55,15 @@ def rise_masks(height, width, count, cells, keep, seed, start=0, stop=None):
     url="https://arxiv.org/abs/1806.07421",
 ))
 def rise(insp, request):
-    """``sum_i p_c(x * M_i) M_i / (masks * keep)``; masks multiply the model input."""
+    """``sum_i p_c(x * M_i) M_i / (masks * keep)``; masks multiply the model input (after ``preprocess``)."""
     params = request.params
     count, (height, width) = params["masks"], request.inputs.shape[1:3]
+    grids, shifts, rows_matrix, cols_matrix = draw_masks(height, width, count, params["cells"], params["keep"],
+                                                         params["seed"])
     job = request.job(len(request.inputs) * count)
     maps = np.zeros((len(request.inputs), height, width), np.float64)
-    for rows in request.chunks(count):
-        masks = rise_masks(height, width, count, params["cells"], params["keep"], params["seed"], rows.start, rows.stop)
-        for i, image in enumerate(request.inputs):
-            scores = insp._masked_scores(image, masks, request.targets[i], kind="probability", rescale=False)
-            maps[i] += np.tensordot(scores, masks, axes=1)
-            job.advance(len(masks))
+    for i, image in enumerate(request.inputs):
+        for rows in request.chunks(count):
+            maps[i] += insp._rise_sum(image, grids[rows], shifts[rows], rows_matrix, cols_matrix, request.targets[i])
+            job.advance(rows.stop - rows.start)
     return (maps / (count * params["keep"])).astype(np.float32)

@@ -57,7 +57,8 @@ def ablationcam(insp, request):
         keep[np.arange(1, channels + 1), np.arange(channels)] = 0.0
         scores = np.zeros(channels + 1)
         for rows in request.chunks(channels + 1):
-            scores[rows] = insp._ablated_scores(request.inputs[i], keep[rows], request.targets[i], request.layer)
+            copies = np.repeat(request.inputs[i : i + 1], rows.stop - rows.start, axis=0)
+            scores[rows] = insp._ablated_scores(copies, keep[rows], request.targets[i], request.layer)
             job.advance(rows.stop - rows.start - (rows.start == 0))
         base = scores[0]
         scale = base if abs(base) > 1e-7 else 1.0  # a zero score: fall back to the plain drop

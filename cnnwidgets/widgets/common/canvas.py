@@ -42,17 +42,15 @@ import ipywidgets as widgets
 import numpy as np
 from ipycanvas import Canvas, MultiCanvas, hold_canvas
 
+from ...compat import forget_current_canvas, send_png_image
 from ...render import encode_png_fast, outline_box
-from .style import hex_to_rgba
+from .style import CRISP_CSS_CLASS, hex_to_rgba
 
 __all__ = [
     "drawing",
-    "forget_current_canvas",
     "send_rgba",
     "replay_when_ready",
     "pin_css_size",
-    "crisp_style",
-    "CRISP_CSS_CLASS",
     "ImageCanvas",
     "OverlayCanvas",
 ]
@@ -60,9 +58,6 @@ __all__ = [
 # The one drawing lock (see the module docstring). Process-wide because
 # ipycanvas' command cache is.
 _DRAWING_LOCK = threading.RLock()
-
-#: CSS class of canvases whose pixels the browser enlarges as crisp squares.
-CRISP_CSS_CLASS = "cnnwidgets-crisp"
 
 
 @contextmanager
@@ -76,33 +71,12 @@ def drawing():
         yield
 
 
-def forget_current_canvas():
-    """Make ipycanvas re-send its "switch to this canvas" command before the next draw.
-
-    A browser view that connects late has no current canvas yet (ipycanvas
-    issue 342); :func:`replay_when_ready` calls this before replaying.
-    """
-    # compat: forget_current_canvas() (ipycanvas' private _CANVAS_MANAGER._current_canvas)
-    from ipycanvas import canvas as canvas_module
-
-    manager = getattr(canvas_module, "_CANVAS_MANAGER", None)
-    if manager is not None and hasattr(manager, "_current_canvas"):
-        manager._current_canvas = None
-
-
 def send_rgba(canvas, rgba, x=0, y=0):
     """Draw uint8 RGBA ``rgba`` on ``canvas`` at ``(x, y)`` as one fast-encoded PNG.
 
     Call it inside :func:`drawing`.
     """
-    png = encode_png_fast(np.ascontiguousarray(rgba, np.uint8))
-    # compat: send_png_image(canvas, png_bytes, x, y) (ipycanvas' private send_draw_command and COMMANDS)
-    try:
-        from ipycanvas.canvas import COMMANDS
-
-        canvas._canvas_manager.send_draw_command(canvas, COMMANDS["putImageData"], [int(x), int(y)], [png])
-    except (ImportError, KeyError, AttributeError):  # another ipycanvas version: its slower public path
-        canvas.put_image_data(np.ascontiguousarray(rgba, np.uint8), int(x), int(y))
+    send_png_image(canvas, encode_png_fast(np.ascontiguousarray(rgba, np.uint8)), int(x), int(y))
 
 
 def replay_when_ready(canvas, redraw):
@@ -123,19 +97,6 @@ def pin_css_size(layout, width, height):
     layout.flex = "0 0 auto"
 
 
-def crisp_style():
-    """An HTML widget holding the stylesheet that keeps enlarged canvases pixelated.
-
-    Canvases with ``zoom > 1`` hold the image at its own resolution (a 28x28
-    digit is sent as 28x28 pixels) and the browser enlarges them; this rule
-    makes it use nearest-neighbour scaling instead of blurring.
-    """
-    return widgets.HTML(
-        f"<style>canvas.{CRISP_CSS_CLASS} {{ image-rendering: crisp-edges; image-rendering: pixelated; }}</style>",
-        layout=widgets.Layout(height="0px", width="0px", margin="0px", overflow="hidden"),
-    )
-
-
 class ImageCanvas(Canvas):
     """An ipycanvas ``Canvas`` that shows one image at a pinned size and remembers it.
 
@@ -147,7 +108,7 @@ class ImageCanvas(Canvas):
         Screen pixels per canvas pixel. The canvas' own pixels (and
         :attr:`image`) stay at the image's resolution, so little data travels
         and mouse events arrive in image pixels; above 1 the browser enlarges
-        with crisp pixels (needs :func:`crisp_style` on the page).
+        with crisp pixels (needs :func:`~.style.stylesheet` on the page).
 
     Attributes
     ----------

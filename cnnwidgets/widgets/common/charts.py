@@ -1,15 +1,21 @@
-"""The class-score bar chart shared by the widgets (bqplot)."""
+"""The class-score bar chart shared by the widgets (bqplot).
+
+bqplot styles its figures from JupyterLab's CSS variables, so the charts
+follow the light and dark themes; the outlined reference bars are drawn in
+the theme's text colour.
+"""
 
 import bqplot
 import ipywidgets as widgets
 import numpy as np
 
 from ...render import bar_chart_rgba, stack_panels, text_rgba
+from .style import TEXT
 
-__all__ = ["ClassScoresChart"]
+__all__ = ["ClassScoresChart", "BAR_COLOUR", "HIGHLIGHT_COLOUR"]
 
-_BAR_COLOUR = "#4c78a8"
-_HIGHLIGHT_COLOUR = "#e45756"
+BAR_COLOUR = "#4c78a8"
+HIGHLIGHT_COLOUR = "#e45756"
 
 
 class ClassScoresChart:
@@ -42,14 +48,14 @@ class ClassScoresChart:
         x_scale = bqplot.OrdinalScale()
         y_scale = bqplot.LinearScale(min=0.0, max=1.0)
         self._bars = bqplot.Bars(
-            x=[], y=[], scales={"x": x_scale, "y": y_scale}, colors=[_BAR_COLOUR], padding=0.25,
+            x=[], y=[], scales={"x": x_scale, "y": y_scale}, colors=[BAR_COLOUR], padding=0.25,
             # Value labels are left off: bqplot draws one per bar, and those of
             # near-zero bars sit on the axis ticks. Hovering a bar shows it.
             tooltip=bqplot.Tooltip(fields=["x", "y"], labels=["class", "probability"], formats=["", ".3f"]),
         )
         self._reference_bars = bqplot.Bars(
-            x=[], y=[], scales={"x": x_scale, "y": y_scale}, fill=False, stroke="#222",
-            stroke_width=1.5, padding=0.25, colors=["#222"],
+            x=[], y=[], scales={"x": x_scale, "y": y_scale}, fill=False, stroke=TEXT,
+            stroke_width=1.5, padding=0.25, colors=[TEXT],
         )
         x_axis = bqplot.Axis(scale=x_scale, tick_style={"font-size": "12px"})
         y_axis = bqplot.Axis(scale=y_scale, orientation="vertical", tick_format=".1f", num_ticks=3)
@@ -89,7 +95,7 @@ class ClassScoresChart:
         self.values = probabilities[order]
         self.reference = None if reference is None else np.asarray(reference, dtype=np.float64)[order]
         self.highlight = highlight
-        colours = [_HIGHLIGHT_COLOUR if i == highlight else _BAR_COLOUR for i in order]
+        colours = [HIGHLIGHT_COLOUR if i == highlight else BAR_COLOUR for i in order]
         with self._bars.hold_sync(), self._reference_bars.hold_sync():
             self._bars.x = self.names
             self._bars.y = self.values

@@ -5,6 +5,7 @@ import numpy as np
 
 from ...render import image_to_rgba, resize_rgba, upscale_nearest
 from .canvas import OverlayCanvas
+from .style import as_card
 
 __all__ = ["ThumbnailStrip", "display_rgba", "SELECTED_COLOUR"]
 
@@ -52,11 +53,11 @@ class ThumbnailStrip:
         self._on_pick = []
         strip_width = max(1, self.count * (self.thumb + self.gap) + self.gap)
         self.canvas = OverlayCanvas(strip_width, self.thumb + 2 * self.gap, css_class="cnnwidgets-thumbnails")
-        self.widget = widgets.Box(
+        self.widget = as_card(widgets.Box(  # a light card: the strip is drawn on white
             [self.canvas.widget],
             layout=widgets.Layout(width=f"{int(width)}px", overflow_x="auto", overflow_y="hidden", flex="0 0 auto",
-                                  min_height=f"{self.thumb + 2 * self.gap + 16}px"),
-        )
+                                  min_height=f"{self.thumb + 2 * self.gap + 28}px"),
+        ))
         if self.count:
             self.canvas.show(self._render(images, value_range))
         self.canvas.on_mouse_down(self._mouse_down)

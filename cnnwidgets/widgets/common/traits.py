@@ -11,6 +11,7 @@ import numpy as np
 import traitlets
 
 from ...backend.images import as_image
+from ...compat import set_trait_value_quietly
 from ...errors import CNNWidgetsError
 from ...render import apply_colormap
 
@@ -19,6 +20,7 @@ __all__ = [
     "ImageArrayTrait",
     "LinkableImage",
     "ClassTrait",
+    "RequestedClass",
     "checked_colormap",
     "checked_class_index",
 ]
@@ -62,18 +64,6 @@ class ClassTrait(traitlets.Any):
         super().__init__(default_value, allow_none=True, **kwargs)
 
 
-def _swap_quietly(obj, name, value, default):
-    """Store a trait value without notifying; return the value it replaced (``default`` if none).
-
-    The caller notifies when the value really changed.
-    """
-    # compat: set_trait_value_quietly(obj, name, value) (traitlets' private _trait_values)
-    values = obj._trait_values
-    old = values.get(name, default)
-    values[name] = value
-    return old
-
-
 class ArrayTrait(traitlets.Any):
     """A trait holding a numpy array (or ``None``) that notifies only on real changes.
 
@@ -84,7 +74,7 @@ class ArrayTrait(traitlets.Any):
 
     def set(self, obj, value):
         new_value = self._validate(obj, value)
-        old_value = _swap_quietly(obj, self.name, new_value, self.default_value)
+        old_value = set_trait_value_quietly(obj, self.name, new_value)
         if not _same_array(old_value, new_value):
             obj._notify_trait(self.name, old_value, new_value)
 
@@ -156,3 +146,40 @@ class ImageArrayTrait(ArrayTrait):
         image = np.array(checked, dtype=np.float32, copy=True).view(LinkableImage)
         image.flags.writeable = False
         return image
+
+
+class RequestedClass(traitlets.HasTraits):
+    """The class vocabulary of every widget that explains or watches a class.
+
+    ``class_index`` is the requested class: an index (a class name may be
+    set; it is stored as its index) or ``None`` for the predicted class of
+    the image shown. ``predicted_class`` is that prediction (read-only,
+    ``None`` until known). :attr:`target` is the class actually shown.
+    The owner has an ``inspector``.
+    """
+
+    #: The requested class: an index (set a name or an index), or ``None`` for the predicted class.
+    class_index = ClassTrait()
+    #: The class the model predicts for the image shown (read-only; ``None`` until computed).
+    predicted_class = traitlets.Int(None, allow_none=True, read_only=True)
+    #: The class probabilities the widget shows, ``(num_classes,)`` (read-only; ``None`` until computed).
+    probabilities = ArrayTrait(None, allow_none=True, read_only=True)
+
+    @traitlets.validate("class_index")
+    def _check_requested_class(self, proposal):
+        return checked_class_index(self.inspector, proposal.value)
+
+    @property
+    def target(self):
+        """The class shown: :attr:`class_index`, or :attr:`predicted_class` when that is ``None``."""
+        return self.class_index if self.class_index is not None else self.predicted_class
+
+    @property
+    def class_name(self):
+        """Name of :attr:`target`; set a name to request that class."""
+        target = self.target
+        return None if target is None else self.inspector.class_name(target)
+
+    @class_name.setter
+    def class_name(self, name):
+        self.class_index = str(name)

@@ -10,6 +10,7 @@ from ...backend.images import describe_shape
 from ...errors import CNNWidgetsError, InvalidImageError
 from ...render import save_png, stack_panels
 from .runner import WIDGET_WORKER_LINGER, LatestRequestRunner
+from .style import LEVEL_COLOURS
 
 __all__ = [
     "InspectorWidget",
@@ -106,10 +107,8 @@ class InspectorWidget(widgets.VBox):
     # ----------------------------------------------------------- status line
     def show_message(self, text, level="info"):
         """Show a one-line message under the widget (``level``: info, warning or error)."""
-        colours = {"info": "#555", "warning": "#9a6700", "error": "#b3261e"}
-        self.status.value = (
-            f'<span class="cnnwidgets-{level}" style="color:{colours.get(level, "#555")}">{html.escape(str(text))}</span>'
-        )
+        colour = LEVEL_COLOURS.get(level, LEVEL_COLOURS["info"])
+        self.status.value = f'<span class="cnnwidgets-{level}" style="color:{colour}">{html.escape(str(text))}</span>'
 
     def clear_message(self):
         """Remove the message."""

@@ -11,10 +11,12 @@ What is linked
   strip at the top); every widget shows it. ``-1`` means the LayerBrowser's
   own input (an uploaded picture or a drawing), which the other tabs then
   show too.
-* **The class.** :attr:`Explorer.class_index` is ``ipywidgets.link``-ed with
-  ``OcclusionPainter.class_index`` and ``SaliencyOverlay.class_index``:
-  picking a class in one tab picks it in the other. A new image resets it to
-  the predicted class (what ``LayerBrowser.class_index`` shows).
+* **The class.** :attr:`Explorer.class_index` (``None``: the predicted
+  class) is ``ipywidgets.link``-ed with the ``class_index`` of the
+  LayerBrowser (the class highlighted in its chart), the OcclusionPainter and
+  the SaliencyOverlay, which all mean the same by it: picking a class in one
+  tab picks it in the others. A new image resets it to ``None``, the
+  predicted class (:attr:`Explorer.predicted_class`).
 * **The layer.** :attr:`Explorer.layer` is linked with ``LayerBrowser.layer``
   and ``FilterGrid.layer``; ``SaliencyOverlay.layer`` (the Grad-CAM layer)
   follows whenever the layer has spatial ``(H, W, C)`` output and keeps its
@@ -36,6 +38,8 @@ from ...errors import CNNWidgetsError, InvalidImageError
 from ...render import stack_panels, text_rgba
 from ...render.architecture import format_shape
 from ..common.thumbnails import ThumbnailStrip
+from ..common.style import ERROR
+from ..common.traits import ImageArrayTrait, RequestedClass
 from ..common.widget import InspectorWidget, image_batch, is_embedded_digits_model, name_digits_classes
 
 __all__ = ["Explorer", "TABS", "TAB_TITLES"]
@@ -47,7 +51,7 @@ TAB_TITLES = {"layers": "Layers", "filters": "Filters", "occlusion": "Occlusion"
 _WHITE = (255, 255, 255, 255)
 
 
-class Explorer(InspectorWidget):
+class Explorer(RequestedClass, InspectorWidget):
     """LayerBrowser, FilterGrid, OcclusionPainter and SaliencyOverlay on one model, linked.
 
     A strip of thumbnails at the top picks the image every tab shows; the
@@ -84,10 +88,16 @@ class Explorer(InspectorWidget):
     image_index : int
         Index into ``images`` of the image every tab shows; ``-1`` for the
         LayerBrowser's uploaded or drawn input.
-    class_index : int
-        The class the occlusion and saliency tabs watch / explain (linked
-        with both widgets' ``class_index``); reset to the predicted class
-        when the image changes.
+    image : numpy.ndarray
+        The image every tab shows (read-only float32 ``(H, W, C)``):
+        ``images[image_index]``, or the LayerBrowser's own input for -1.
+        Setting it shows that image in every tab (``image_index`` becomes -1).
+    class_index : int or None
+        The class the tabs highlight, watch and explain (linked with every
+        tab's ``class_index``); ``None`` for the predicted class, to which a
+        new image resets it.
+    predicted_class : int
+        Read-only: the class predicted for :attr:`image`.
     layer : str
         Path of the layer (a name or a path may be set; it is normalized to
         the path), linked with the LayerBrowser's and the FilterGrid's.
@@ -108,7 +118,8 @@ class Explorer(InspectorWidget):
     """
 
     image_index = traitlets.Int(0, help="index into images; -1 for the LayerBrowser's uploaded or drawn input")
-    class_index = traitlets.Int(0, help="class watched by the occlusion tab and explained by the saliency tab")
+    image = ImageArrayTrait(help="the image every tab shows; setting it shows it in every tab")
+    # class_index (None: the predicted class) and the read-only predicted_class come from RequestedClass.
     layer = traitlets.Unicode(help="path of the layer shown by the layer, filter and (spatial layers) saliency tabs")
     tab = traitlets.Enum(TABS, default_value="layers", help="the tab shown")
 
@@ -123,8 +134,8 @@ class Explorer(InspectorWidget):
         self._links = []
         self._lock = threading.RLock()
         self._pushed_key = None
-        self._predicted = None
         self._probabilities = None
+        self._pushing = False
 
         self._build_header()
         self._tab_boxes = [widgets.VBox([widgets.HTML(f"<i>{TAB_TITLES[name]}: building…</i>")])
@@ -135,8 +146,8 @@ class Explorer(InspectorWidget):
         self.add_class("cnnwidgets-explorer")
 
         self.set_trait("image_index", self._validate_image_index({"value": image_index}))
+        self._show_image_quietly(self.images[self.image_index] if self.image_index >= 0 else self.images[0])
         self._predict(self.image)
-        self.set_trait("class_index", self._predicted)
         self._build_layer_browser(layer)
         self.observe(self._on_image_index, "image_index")
         self.observe(self._on_layer, "layer")
@@ -166,27 +177,24 @@ class Explorer(InspectorWidget):
             labels = default_labels if labels is None else labels
         return image_batch(insp, images, labels)
 
-    @property
-    def image(self):
-        """The image every tab shows (``images[image_index]``, or the LayerBrowser's own input for -1)."""
+    def _selected_image(self):
+        """``images[image_index]``, or the LayerBrowser's own input for -1."""
         if self.image_index >= 0:
             return self.images[self.image_index]
         return self.layer_browser.image
 
-    @property
-    def probabilities(self):
-        """Class probabilities of :attr:`image` (``(num_classes,)``)."""
-        return None if self._probabilities is None else self._probabilities.copy()
-
-    @property
-    def predicted_class(self):
-        """Index of the most probable class of :attr:`image`."""
-        return self._predicted
+    def _show_image_quietly(self, image):
+        self._pushing = True
+        try:
+            self.image = image
+        finally:
+            self._pushing = False
 
     def _predict(self, image):
         self._probabilities = self.inspector.predict(image)
-        self._predicted = int(np.argmax(self._probabilities))
-        return self._predicted
+        self.set_trait("probabilities", self._probabilities)
+        self.set_trait("predicted_class", int(np.argmax(self._probabilities)))
+        return self.predicted_class
 
     # ================================================================ traits
     @traitlets.validate("image_index")
@@ -199,29 +207,12 @@ class Explorer(InspectorWidget):
             )
         return index
 
-    @traitlets.validate("class_index")
-    def _validate_class_index(self, proposal):
-        index, count = int(proposal["value"]), self.inspector.num_classes
-        if not 0 <= index < count:
-            raise traitlets.TraitError(f"class_index {index} is out of range: the model has {count} classes "
-                                       f"(0 to {count - 1})")
-        return index
-
     @traitlets.validate("layer")
     def _validate_layer(self, proposal):
         try:
             return self.inspector.layer(proposal["value"]).path
         except CNNWidgetsError as exc:
             raise traitlets.TraitError(str(exc)) from None
-
-    @property
-    def class_name(self):
-        """Name of :attr:`class_index`; set a name to pick a class by name."""
-        return self.inspector.class_name(self.class_index)
-
-    @class_name.setter
-    def class_name(self, name):
-        self.class_index = self.inspector.class_index(str(name))
 
     # ================================================================= header
     def _build_header(self):
@@ -265,12 +256,13 @@ class Explorer(InspectorWidget):
         else:
             where = "the Layers tab's own input (upload or drawing)"
         predicted = ""
-        if self._predicted is not None:
-            p = self._probabilities[self._predicted]
-            predicted = f" · predicted <b>{html.escape(names[self._predicted])}</b> ({p:.0%})"
+        if self.predicted_class is not None:
+            p = self._probabilities[self.predicted_class]
+            predicted = f" · predicted <b>{html.escape(names[self.predicted_class])}</b> ({p:.0%})"
+        explained = "the predicted class" if self.class_index is None else f"<b>{html.escape(names[self.class_index])}</b>"
         self.caption.value = (
             f"<span style='font-size:13px'>{where}{predicted} · class explained: "
-            f"<b>{html.escape(names[self.class_index])}</b> · layer <b>{html.escape(self.layer)}</b></span>"
+            f"{explained} · layer <b>{html.escape(self.layer)}</b></span>"
         )
 
     # ================================================================== tabs
@@ -320,7 +312,7 @@ class Explorer(InspectorWidget):
             self._ensure(change["new"])
         except Exception as exc:  # a tab that cannot be built says why, the others keep working
             self._tab_boxes[TABS.index(change["new"])].children = (
-                widgets.HTML(f"<span class='cnnwidgets-error' style='color:#b3261e'>"
+                widgets.HTML(f"<span class='cnnwidgets-error' style='color:{ERROR}'>"
                              f"{html.escape(TAB_TITLES[change['new']])} cannot be shown: "
                              f"{html.escape(str(exc))}</span>"),
             )
@@ -344,6 +336,7 @@ class Explorer(InspectorWidget):
         self.set_trait("layer", browser.layer)
         self._link((self, "image_index"), (browser, "image_index"))
         self._link((self, "layer"), (browser, "layer"))
+        self._link((self, "class_index"), (browser, "class_index"))
         # An upload or a drawing replaces the LayerBrowser's input (image_index -1): the
         # other tabs follow. These observers run after the LayerBrowser's own ones.
         browser.upload.observe(self._browser_input_changed, "value")
@@ -363,9 +356,7 @@ class Explorer(InspectorWidget):
         from .. import OcclusionPainter
 
         painter = OcclusionPainter(self.inspector, self.image, class_index=self.class_index)
-        # Its "predicted class" entry sets None: for the Explorer that is the predicted class's index.
-        self._link((self, "class_index"), (painter, "class_index"),
-                   transform=(lambda v: v, lambda v: self._predicted if v is None else v))
+        self._link((self, "class_index"), (painter, "class_index"))
         return painter
 
     def _build_saliency_overlay(self):
@@ -393,21 +384,31 @@ class Explorer(InspectorWidget):
         if self.layer_browser.image_index == -1:
             self._push_image()
 
+    @traitlets.observe("image")
+    def _on_image(self, change):
+        """An image set from outside (code or a link): the LayerBrowser shows it, and so every tab."""
+        if self._pushing:
+            return
+        self.layer_browser.set_image(change["new"])  # its image_index becomes -1, and so the Explorer's
+        self._push_image()
+
     def _push_image(self):
-        """Show :attr:`image` in every built tab but the LayerBrowser (linked by index) and reset the class."""
-        image = self.image
+        """Show the selected image in every built tab but the LayerBrowser (linked by index); reset the class."""
+        image = self._selected_image()
         if image is None:
             return
         key = self.inspector.prepare(image)[2]
         if key == self._pushed_key:
             return
         self._pushed_key = key
-        predicted = self._predict(image)
+        self._show_image_quietly(image)
+        image = self.image  # (checked, read-only: every tab holds this one array)
+        self._predict(image)
         for name in ("filters", "occlusion", "saliency"):
             widget = self._widgets.get(name)
             if widget is not None:
                 widget.image = image
-        self.class_index = predicted
+        self.class_index = None  # a new image: the predicted class
         self._describe()
 
     def _on_layer(self, change):
@@ -434,7 +435,7 @@ class Explorer(InspectorWidget):
         names = self.inspector.class_name
         where = f"image {self.image_index}" if self.image_index >= 0 else "uploaded/drawn input"
         line = (f"{self.inspector.model.name} · {TAB_TITLES[self.tab]} · {where} · "
-                f"predicted {names(self._predicted)} · class {names(self.class_index)} · layer {self.layer}")
+                f"predicted {names(self.predicted_class)} · class {names(self.target)} · layer {self.layer}")
         body = widget.snapshot()
         return stack_panels([text_rgba(line, height=16), body], axis=0, gap=6, background=_WHITE)
 

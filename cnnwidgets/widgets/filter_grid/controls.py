@@ -5,6 +5,7 @@ from traitlets import TraitError
 
 from ...errors import CNNWidgetsError
 from ..common.canvas import ImageCanvas
+from ..common.style import card, stylesheet
 from .layers import layer_options
 
 __all__ = ["FilterGridControls", "MEAN_CHANNEL", "DETAIL_SIZE"]
@@ -57,16 +58,18 @@ class FilterGridControls:
             [self.steps_slider, self.strength_slider, self.run_button, self.stop_button]
         )
         self.detail_box = widgets.VBox(
-            [self.detail_canvas, self.detail_info, self.feature_canvas],
+            [card(self.detail_canvas), self.detail_info, card(self.feature_canvas)],
             layout=widgets.Layout(margin="0 0 0 16px"),
         )
         self.children = [
+            stylesheet(),
             widgets.HBox([self.layer_dropdown, self.mode_buttons]),
             self.weights_controls,
             self.maximize_controls,
             widgets.HBox([self.prev_button, self.page_label, self.next_button, self.progress],
                          layout=widgets.Layout(align_items="center")),
-            widgets.HBox([widgets.VBox([self.grid_canvas, self.legend_canvas]), self.detail_box]),
+            widgets.HBox([widgets.VBox([card(self.grid_canvas), card(self.legend_canvas)],
+                                       layout=widgets.Layout(grid_gap="6px")), self.detail_box]),
             self.status,
         ]
 

@@ -45,12 +45,12 @@ def _weights_detail(grid, view, index, size):
     if view.colour:
         big = rgb_tiles(stack[index : index + 1], view.vmax, scale)[0]
     else:
-        big = diverging_tiles(view.planes[index : index + 1], view.vmax, grid.cmap, scale)[0]
+        big = diverging_tiles(view.planes[index : index + 1], view.vmax, grid.colormap, scale)[0]
     kh, kw, c_in = stack.shape[1:]
     if view.colour:
         shown = "shown as RGB colour (grey = 0)"
     elif c_in == 1:
-        shown = f"shown in {grid.cmap}, centred on 0"
+        shown = f"shown in {grid.colormap}, centred on 0"
     elif grid.channel < 0:
         shown = f"shown: mean over the {c_in} input channels"
     else:

@@ -22,6 +22,7 @@ from ...render.filters import (
     text_block,
     tile_scale,
 )
+from ..common.traits import ImageArrayTrait, checked_colormap
 from ..common.widget import InspectorWidget
 from .controls import DETAIL_SIZE, MEAN_CHANNEL, FilterGridControls
 from .detail import detail_content
@@ -106,13 +107,18 @@ class FilterGrid(FilterGridControls, InspectorWidget):
     regularization : float
         Strength of the maximization's smoothness (total variation) and
         decay (L2) terms, 1.0 for the inspector's defaults, 0 for none.
-    cmap : str
-        Diverging colormap of the weights.
+    colormap : str
+        Diverging colormap of the weights (any matplotlib name).
     class_names, preprocess
         As for :class:`~cnnwidgets.Inspector`.
 
     Attributes
     ----------
+    image : numpy.ndarray or None
+        The input image of the detail view (read-only float32 ``(H, W, C)``
+        once set; linkable with other widgets' ``image``), or ``None``.
+    colormap : str
+        Diverging matplotlib colormap of the weights.
     layer : str
         Path of the layer shown. Any layer path is accepted (so it can be
         ``link``-ed to a :class:`~cnnwidgets.LayerBrowser`'s ``layer``); a
@@ -145,6 +151,8 @@ class FilterGrid(FilterGridControls, InspectorWidget):
     """
 
     layer = Unicode(None, allow_none=True)
+    image = ImageArrayTrait(allow_none=True)
+    colormap = Unicode("RdBu_r")
     mode = Enum(MODES, default_value="weights")
     page = Int(0)
     channel = Int(MEAN_CHANNEL)
@@ -153,7 +161,7 @@ class FilterGrid(FilterGridControls, InspectorWidget):
     regularization = Float(1.0)
 
     def __init__(self, model, layer=None, image=None, mode="weights", channel=MEAN_CHANNEL, page_size=None,
-                 columns=8, tile_size=64, steps=96, regularization=1.0, cmap="RdBu_r", class_names=None,
+                 columns=8, tile_size=64, steps=96, regularization=1.0, colormap="RdBu_r", class_names=None,
                  preprocess=None, **kwargs):
         super().__init__(model, class_names=class_names, preprocess=preprocess, **kwargs)
         self._ready = False
@@ -161,13 +169,12 @@ class FilterGrid(FilterGridControls, InspectorWidget):
         self._syncing = False
         self._stacks = {}
         self._results = MaximizationCache(_RESULTS_KEPT)
-        self._image = None
         self._view = None
         self._detail = None
         self.columns = max(1, int(columns))
         self.tile_size = max(8, int(tile_size))
         self.page_size = max(1, int(page_size)) if page_size else _default_page_size(self.inspector.input_shape)
-        self.cmap = cmap
+        self.colormap = colormap
         self.maximization = None
         self.maximization_layer = None
         self.optimization_progress = (0, 0)
@@ -184,11 +191,10 @@ class FilterGrid(FilterGridControls, InspectorWidget):
         finally:
             self._quiet -= 1
         image_error = None
-        if image is not None:
-            try:
-                self._image = self.inspector.prepare(image)[0]
-            except CNNWidgetsError as exc:
-                image_error = exc
+        try:
+            self.image = image
+        except TraitError as exc:  # the grid still shows; the message says what was wrong
+            image_error = exc
         self._sync_controls()
         self._refresh()
         if image_error is not None:
@@ -294,23 +300,20 @@ class FilterGrid(FilterGridControls, InspectorWidget):
         self._redraw_grid()
         self._draw_detail()
 
-    # ------------------------------------------------------------ the image
-    @property
-    def image(self):
-        """The input image whose feature maps the detail view shows (``None`` for none)."""
-        return self._image
+    # ------------------------------------------------------ image, colormap
+    @observe("image")
+    def _on_image(self, change):
+        if self._ready:
+            self._draw_detail()
 
-    @image.setter
-    def image(self, value):
-        if value is None:
-            self._image = None
-        else:
-            try:
-                self._image = self.inspector.prepare(value)[0]
-            except CNNWidgetsError as exc:  # keep the previous image
-                self.show_error(exc)
-                return
-        self._draw_detail()
+    @validate("colormap")
+    def _validate_colormap(self, proposal):
+        return checked_colormap(proposal["value"])
+
+    @observe("colormap")
+    def _on_colormap(self, change):
+        if self._ready and self.mode == "weights":
+            self._refresh()
 
     # ----------------------------------------------------------------- state
     def _record(self):
@@ -398,14 +401,14 @@ class FilterGrid(FilterGridControls, InspectorWidget):
         else:
             planes = filter_planes(stack, self.channel)
             vmax = symmetric_limit(planes)
-            tiles = diverging_tiles(planes[list(indices)], vmax, self.cmap, scale)
+            tiles = diverging_tiles(planes[list(indices)], vmax, self.colormap, scale)
             if stack.shape[-1] == 1:
                 title = "weight"
             elif self.channel == MEAN_CHANNEL:
                 title = f"mean weight over {stack.shape[-1]} input channels"
             else:
                 title = f"weight of input channel {self.channel}"
-        legend = labelled_colorbar(-vmax, vmax, "rgb" if colour else self.cmap, title=title)
+        legend = labelled_colorbar(-vmax, vmax, "rgb" if colour else self.colormap, title=title)
         view = _PageView(
             "weights", record, indices, self._captioned(tiles, [str(i) for i in indices]),
             self._columns(len(indices)), legend, stack=stack, planes=planes, vmax=vmax, colour=colour,

@@ -17,6 +17,7 @@ import ipywidgets as widgets
 
 from ...render.architecture import DiagramNode, format_count, format_shape, layout_diagram, render_diagram
 from ..common.canvas import OverlayCanvas
+from ..common.style import as_card
 
 __all__ = ["ArchitectureDiagram", "build_diagram_nodes", "name_group_key", "INPUT_KEY", "GROUP_PREFIX"]
 
@@ -184,11 +185,12 @@ class ArchitectureDiagram:
         self._on_hover = []
         _, self.groups = build_diagram_nodes(self.records, None, ())
         self.canvas = OverlayCanvas(self.width, 100, css_class="cnnwidgets-layer-diagram")
-        self.widget = widgets.Box(
+        # a light card (the diagram is drawn on white), with room for its padding and a scroll bar
+        self.widget = as_card(widgets.Box(
             [self.canvas.widget],
-            layout=widgets.Layout(max_height=f"{int(max_height)}px", overflow="auto", width=f"{self.width + 18}px",
+            layout=widgets.Layout(max_height=f"{int(max_height)}px", overflow="auto", width=f"{self.width + 30}px",
                                   flex="0 0 auto"),
-        )
+        ))
         self.widget.add_class("cnnwidgets-layer-diagram-box")
         self.canvas.on_mouse_down(self._mouse_down)
         self.canvas.on_mouse_move(self._mouse_move)

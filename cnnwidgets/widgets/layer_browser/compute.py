@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...render import colorbar, stack_panels
+from ..common.style import TEXT_MUTED
 from ...render.feature_maps import (
     channel_order,
     channel_strength,
@@ -192,7 +193,7 @@ def compute_maps_frame(activations, path, image_key, colormap="viridis", normali
             f"<b>channel {channel}</b> of {count} · {values.shape[0]}×{values.shape[1]}{shrink}<br>"
             f"min {_fmt(np.nanmin(values))} · mean {_fmt(strength[channel])} · max {_fmt(np.nanmax(values))}<br>"
             f"rank {rank} of {count} by mean activation<br>"
-            f"<span style='color:#666'>colour bar: {_fmt(low)} → {_fmt(high)}<br>({scope})</span>"
+            f"<span style='color:{TEXT_MUTED}'>colour bar: {_fmt(low)} → {_fmt(high)}<br>({scope})</span>"
         )
     else:
         layout = plan_vector_strip(shown, width=width)
@@ -204,7 +205,7 @@ def compute_maps_frame(activations, path, image_key, colormap="viridis", normali
         detail_html = (
             f"<b>unit {channel}</b> of {count} · value <b>{_fmt(acts[channel])}</b><br>"
             f"rank {rank} of {count} by value<br>"
-            f"<span style='color:#666'>a vector, drawn as {'bars' if layout.style == 'bars' else 'coloured cells'};"
+            f"<span style='color:{TEXT_MUTED}'>a vector, drawn as {'bars' if layout.style == 'bars' else 'coloured cells'};"
             f"<br>colours span {low} → {high}</span>"
         )
     return MapsFrame(

@@ -12,6 +12,7 @@ import ipywidgets as widgets
 
 from ...render.feature_maps import CHANNEL_ORDERS, FEATURE_NORMALIZATIONS
 from ..common.canvas import ImageCanvas, OverlayCanvas
+from ..common.style import TEXT_MUTED, card
 
 __all__ = ["FeatureMapsView", "COLORMAPS"]
 
@@ -55,7 +56,7 @@ class FeatureMapsView:
         self.detail = ImageCanvas(self.detail_size, self.detail_size + 14)
         self.detail.add_class("cnnwidgets-feature-detail")
         self.detail_info = widgets.HTML(layout=widgets.Layout(width=f"{self.detail_size + 100}px"))
-        self.readout = widgets.HTML("<span style='color:#888'>point at a tile to read its values</span>",
+        self.readout = widgets.HTML(f"<span style='color:{TEXT_MUTED}'>point at a tile to read its values</span>",
                                     layout=widgets.Layout(min_height="1.5em"))
         self.colormap = widgets.Dropdown(options=list(COLORMAPS), value="viridis", description="colours",
                                          layout=widgets.Layout(width="150px"),
@@ -80,10 +81,10 @@ class FeatureMapsView:
                          layout=widgets.Layout(align_items="center", flex_flow="row wrap")),
         ])
         self.widget = widgets.VBox(
-            [controls, self.grid.widget, self.readout],
-            layout=widgets.Layout(width=f"{self.width + 12}px", flex="0 0 auto"),
+            [controls, card(self.grid.widget), self.readout],
+            layout=widgets.Layout(width=f"{self.width + 24}px", flex="0 0 auto"),
         )
-        self.detail_widget = widgets.VBox([self.detail, self.detail_info], layout=widgets.Layout(flex="0 0 auto"))
+        self.detail_widget = widgets.VBox([card(self.detail), self.detail_info], layout=widgets.Layout(flex="0 0 auto"))
         self.grid.on_mouse_move(self._mouse_move)
         self.grid.on_mouse_out(self._mouse_out)
         self.grid.on_mouse_down(self._mouse_down)
@@ -110,7 +111,7 @@ class FeatureMapsView:
                 self.detail.layout.display = "none"
             self._drawn_detail = frame.detail_key
         self.detail_info.value = frame.detail_html
-        self.page_label.value = f"<span style='color:#555'>{html.escape(frame.page_text)}</span>"
+        self.page_label.value = f"<span style='color:{TEXT_MUTED}'>{html.escape(frame.page_text)}</span>"
         self.previous_page.disabled = frame.page <= 0
         self.next_page.disabled = frame.page >= frame.pages - 1
 

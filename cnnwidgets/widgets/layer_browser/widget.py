@@ -40,11 +40,12 @@ from ...errors import CNNWidgetsError, JobCancelled
 from ...render import stack_panels
 from ...render.architecture import format_shape
 from ...render.feature_maps import CHANNEL_ORDERS, FEATURE_NORMALIZATIONS, page_count
-from ...render.png import encode_png
+from ...render.png import encode_png_fast
 from ..common.canvas import ImageCanvas, drawing
 from ..common.charts import ClassScoresChart
+from ..common.style import TEXT_MUTED, WARNING, stylesheet
 from ..common.thumbnails import ThumbnailStrip, display_rgba
-from ..common.traits import checked_colormap
+from ..common.traits import ImageArrayTrait, RequestedClass, checked_colormap
 from ..common.widget import InspectorWidget, image_batch, is_embedded_digits_model, name_digits_classes
 from .architecture import ArchitectureDiagram, describe_node
 from .compute import compute_maps_frame, layer_kind, layer_width
@@ -54,11 +55,11 @@ from .maps import FeatureMapsView
 __all__ = ["LayerBrowser"]
 
 _WHITE = (255, 255, 255, 255)
-_DIAGRAM_HINT = ("<span style='color:#888'>click a block to see its feature maps (a stacked block expands, "
+_DIAGRAM_HINT = (f"<span style='color:{TEXT_MUTED}'>click a block to see its feature maps (a stacked block expands, "
                  "a band's header collapses); point at a block for details</span>")
 
 
-class LayerBrowser(InspectorWidget):
+class LayerBrowser(RequestedClass, InspectorWidget):
     """The model's structure and every layer's feature maps, live.
 
     Parameters
@@ -94,7 +95,14 @@ class LayerBrowser(InspectorWidget):
     image_index : int
         Index of the shown image in ``images``; -1 for an uploaded, drawn or
         pushed image.
-    class_index : int
+    image : numpy.ndarray
+        The shown input (read-only float32 ``(H, W, C)`` in the display
+        range). Setting it shows that image (as :meth:`set_image`), so it can
+        be ``link``-ed with other widgets' ``image``.
+    class_index : int or None
+        The class highlighted in the prediction chart; ``None`` (default)
+        for the predicted class. An index or a class name may be set.
+    predicted_class : int
         Read-only: the predicted class of the shown input.
     colormap : str
         Any matplotlib colormap name.
@@ -119,7 +127,9 @@ class LayerBrowser(InspectorWidget):
 
     layer = traitlets.Unicode(help="selected layer path")
     image_index = traitlets.Int(-1, help="index into images; -1 for an uploaded, drawn or pushed image")
-    class_index = traitlets.Int(-1, read_only=True, help="predicted class of the shown input")
+    image = ImageArrayTrait(help="the shown input; set it to show another image")
+    # class_index (highlighted in the chart; None: the predicted class) and the read-only
+    # predicted_class come from RequestedClass.
     colormap = traitlets.Unicode("viridis", help="matplotlib colormap of the feature maps")
     normalization = traitlets.Enum(FEATURE_NORMALIZATIONS, default_value="shared")
     channel_order = traitlets.Enum(CHANNEL_ORDERS, default_value="channel")
@@ -139,7 +149,7 @@ class LayerBrowser(InspectorWidget):
         self.is_digits_default = is_embedded_digits_model(insp)
         name_digits_classes(insp)
         self.images, self.labels, images_note = self._load_images(images, labels)
-        self._image = None
+        self._setting_image = False
         self._image_key = None
         self._image_caption = ""
         self._input_note = self._images_note = images_note
@@ -275,7 +285,7 @@ class LayerBrowser(InspectorWidget):
                                     layout=widgets.Layout(width="290px", flex="0 0 auto"))
         body = widgets.HBox([left_column, self.maps.widget, right_column],
                             layout=widgets.Layout(align_items="flex-start"))
-        self.children = [self.diagram.widget, self.diagram_hover, layer_row, input_bar, body,
+        self.children = [stylesheet(), self.diagram.widget, self.diagram_hover, layer_row, input_bar, body,
                          widgets.HBox([self.status, self.progress])]
         self.add_class("cnnwidgets-layer-browser")
 
@@ -323,17 +333,15 @@ class LayerBrowser(InspectorWidget):
         return value
 
     # --------------------------------------------------------------- inputs
-    @property
-    def image(self):
-        """The shown input, float32 ``(H, W, C)`` in the display range (a copy).
-
-        Setting it shows another image (see :meth:`set_image`).
-        """
-        return None if self._image is None else self._image.copy()
-
-    @image.setter
-    def image(self, value):
-        self.set_image(value)
+    @traitlets.observe("image")
+    def _on_image(self, change):
+        """An image set from outside (code or a link): show it like :meth:`set_image`."""
+        if self._setting_image:
+            return
+        self._image_key = self.inspector.prepare(change.new)[2]
+        self._image_caption = self._input_note = "pushed image"
+        self._set_index_quietly(-1)
+        self._refresh()
 
     def set_image(self, image, caption="pushed image"):
         """Show ``image`` (``(H, W[, C])`` in the display range) instead of a sample.
@@ -349,7 +357,12 @@ class LayerBrowser(InspectorWidget):
 
     def _set_image(self, image, caption, note=None):
         display, _, key = self.inspector.prepare(image)
-        self._image, self._image_key, self._image_caption = display, key, caption
+        self._setting_image = True
+        try:
+            self.image = display
+        finally:
+            self._setting_image = False
+        self._image_key, self._image_caption = key, caption
         if note is not None:
             self._input_note = note
 
@@ -425,7 +438,7 @@ class LayerBrowser(InspectorWidget):
 
     def _diagram_hovered(self, node):
         self.diagram_hover.value = _DIAGRAM_HINT if node is None else (
-            f"<span style='color:#555'>{html.escape(describe_node(node))}"
+            f"<span style='color:{TEXT_MUTED}'>{html.escape(describe_node(node))}"
             + (" · click to expand" if node.is_group and not node.expanded else "")
             + "</span>"
         )
@@ -479,14 +492,14 @@ class LayerBrowser(InspectorWidget):
     # --------------------------------------------------------------- compute
     def _set_busy(self, busy):
         super()._set_busy(busy)
-        self.busy_label.value = "<span style='color:#9a6700'>⏳ computing…</span>" if busy else ""
+        self.busy_label.value = f"<span style='color:{WARNING}'>⏳ computing…</span>" if busy else ""
 
     def _refresh(self):
         """Ask the worker for the current input, layer and view (latest request wins)."""
-        if not self._ready or self._image is None:
+        if not self._ready or self._image_key is None:
             return
         inspector = self.inspector
-        image, key, layer = self._image, (self._image_key, self._image_caption), self.layer
+        image, key, layer = self.image, (self._image_key, self._image_caption), self.layer
         view = dict(colormap=self.colormap, normalization=self.normalization, order=self.channel_order,
                     page=self.page, channel=self.channel)
         sizes = dict(width=self.maps.width, page_size=self.page_size, vector_page_size=self.vector_page_size,
@@ -515,14 +528,30 @@ class LayerBrowser(InspectorWidget):
                 self._probabilities = probabilities
                 predicted = int(np.argmax(probabilities))
                 names = [self.inspector.class_name(i) for i in range(self.inspector.num_classes)]
-                self.chart.update(probabilities, names, highlight=predicted)
-                self.chart.figure.title = f"Prediction: {names[predicted]} ({probabilities[predicted]:.0%})"
-                self.set_trait("class_index", predicted)
+                self.set_trait("probabilities", probabilities)
+                self.set_trait("predicted_class", predicted)
+                self._draw_chart()
                 self.preview_caption.value = (
                     f"<small>{html.escape(key[1])}<br>predicted <b>{html.escape(names[predicted])}</b>"
                     f" ({probabilities[predicted]:.0%})</small>"
                 )
         self.show_message(self._input_note, "info")
+
+    @traitlets.observe("class_index")
+    def _on_class_index(self, change):
+        with drawing():  # (the worker draws the chart too)
+            if self._probabilities is not None:
+                self._draw_chart()
+
+    def _draw_chart(self):
+        """The top classes, the predicted one in the title, :attr:`target` highlighted (and always shown)."""
+        probabilities, target, predicted = self._probabilities, self.target, self.predicted_class
+        names = [self.inspector.class_name(i) for i in range(self.inspector.num_classes)]
+        order = [int(i) for i in np.argsort(-probabilities, kind="stable")[: self.chart.top_k]]
+        if target not in order:
+            order[-1] = target
+        self.chart.update(probabilities, names, highlight=target, order=order)
+        self.chart.figure.title = f"Prediction: {names[predicted]} ({probabilities[predicted]:.0%})"
 
     # -------------------------------------------------------------- snapshot
     @property
@@ -544,7 +573,7 @@ class LayerBrowser(InspectorWidget):
 
     def sent_png_bytes(self):
         """Bytes of the PNGs a full redraw of the maps sends (grid and enlarged tile); for benchmarks."""
-        total = len(encode_png(self.maps.grid.image))
+        total = len(encode_png_fast(self.maps.grid.image))
         if self.frame is not None and self.frame.detail is not None:
-            total += len(encode_png(self.maps.detail.image))
+            total += len(encode_png_fast(self.maps.detail.image))
         return total

@@ -4,6 +4,8 @@ Both run on workers where the latest request wins; a result is drawn only if
 it is still the latest (the runner's guard, ``common.runner``).
 """
 
+import html
+
 import numpy as np
 
 __all__ = ["OcclusionCompute"]
@@ -23,12 +25,14 @@ class OcclusionCompute:
             if cached_image is not image:  # (images are immutable: identity is enough, no re-hashing)
                 base = insp.predict(image)
                 self._uncovered = (image, base)
+            run = None
             if box is None and mask is None:
                 probs = base
             else:
                 probs = insp.occlude(image, box=box, fill=fill, mask=mask)
+                run = insp.occlusion_stats.move
             predicted = int(np.argmax(base))
-            return base, probs, (spec if spec is not None else predicted), predicted
+            return base, probs, (spec if spec is not None else predicted), predicted, run
 
         self._submit(compute, self._show_scores)
 
@@ -42,9 +46,12 @@ class OcclusionCompute:
 
         def compute(cancel):
             target = insp.class_index(spec, image=image)  # None: the predicted class
+            before = insp.occlusion_stats.sweep
             values = insp.occlusion_map(image, class_index=target, patch=patch, stride=stride, fill=fill,
                                         progress=self._report_progress, cancel=cancel)
-            return values, dict(target=target, patch=patch, stride=stride, fill=fill)
+            run = insp.occlusion_stats.sweep
+            return values, dict(target=target, patch=patch, stride=stride, fill=fill,
+                                run=None if run is before else run)
 
         def on_result(result):
             if image is not self.image:
@@ -52,6 +59,7 @@ class OcclusionCompute:
             values, info = result
             outcome["result"] = values
             self._sweep_info = info
+            self._show_run("sweep", info["run"])
             self.set_trait("heatmap", values)
             self._draw_heatmap()
 
@@ -61,4 +69,15 @@ class OcclusionCompute:
 
         self._sweep_runner.submit(compute, on_result, on_error)
         return outcome
+
+    # ========================================================= compute status
+    def _show_run(self, kind, run):
+        """Say how the last sweep or move ran (``run``: an OcclusionRun; None for a cached sweep)."""
+        if run is None and kind == "move":
+            return
+        self._compute_runs[kind] = "cached" if run is None else run.summary()
+        text = "; ".join(f"{name.capitalize()}: {self._compute_runs[name]}"
+                         for name in ("sweep", "move") if name in self._compute_runs)
+        self.set_trait("compute_status", text)
+        self.compute_label.value = f"<span style='font-size:12px;opacity:0.75'>{html.escape(text)}</span>"
 

@@ -11,6 +11,7 @@ from ...render import image_to_rgba, stack_panels, text_rgba
 from ...render.heatmap import heatmap_legend, heatmap_range, heatmap_rgba
 from ..common.canvas import ImageCanvas
 from ..common.charts import ClassScoresChart
+from ..common.style import ERROR, SUCCESS, TEXT, card, stylesheet
 from .canvas import OcclusionCanvas
 from .geometry import display_factor
 
@@ -56,6 +57,8 @@ class OcclusionView:
         self.chart = ClassScoresChart(top_k=top_k, width=340, height=260, title="Class scores (outline: uncovered)")
         self.target_label = widgets.HTML(layout=widgets.Layout(width="340px", min_height="2.6em"))
         self.hover_label = widgets.HTML(layout=widgets.Layout(min_height="1.4em"))
+        # how the last sweep / move ran: full or incremental inference, and the measured speed-up
+        self.compute_label = widgets.HTML(layout=widgets.Layout(min_height="1.4em"))
 
         self.sweep_button = widgets.Button(description="Sweep", icon="th", button_style="primary",
                                            tooltip="Compute the occlusion map at this size and stride",
@@ -72,16 +75,16 @@ class OcclusionView:
             value=self.opacity, min=0.0, max=1.0, step=0.05, description="Opacity",
             layout=widgets.Layout(width="240px"), style={"description_width": "55px"},
         )
-        self.cmap_dropdown = widgets.Dropdown(options=list(dict.fromkeys((self.cmap, *COLORMAPS))), value=self.cmap,
+        self.colormap_dropdown = widgets.Dropdown(options=list(dict.fromkeys((self.colormap, *COLORMAPS))), value=self.colormap,
                                               layout=widgets.Layout(width="110px"))
         self.legend = ImageCanvas(8, 8)
         self.legend_caption = widgets.HTML()
-        self.legend_box = widgets.VBox([self.legend, self.legend_caption],
+        self.legend_box = widgets.VBox([card(self.legend), self.legend_caption],
                                        layout=widgets.Layout(display="none"))
 
         for widget, name in ((self.chart.figure, "chart"), (self.target_label, "target"), (self.hover_label, "hover"),
                              (self.sweep_button, "sweep"), (self.stop_button, "stop"), (self.legend, "legend"),
-                             (self.mode_buttons, "mode"), (self.size_slider, "size")):
+                             (self.mode_buttons, "mode"), (self.size_slider, "size"), (self.compute_label, "compute")):
             widget.add_class(f"cnnwidgets-occlusion-{name}")
 
         widgets.link((self.mode_buttons, "value"), (self, "mode"))
@@ -94,7 +97,7 @@ class OcclusionView:
         widgets.link((self.stride_slider, "value"), (self, "stride"))
         widgets.link((self.show_map_checkbox, "value"), (self, "show_map"))
         widgets.link((self.opacity_slider, "value"), (self, "opacity"))
-        widgets.link((self.cmap_dropdown, "value"), (self, "cmap"))
+        widgets.link((self.colormap_dropdown, "value"), (self, "colormap"))
         self.reset_button.on_click(lambda _: self.reset())
         self.sweep_button.on_click(lambda _: self._start_sweep())
         self.stop_button.on_click(lambda _: self._sweep_runner.cancel())
@@ -119,8 +122,8 @@ class OcclusionView:
         scores = widgets.VBox([self.chart.figure, self.target_label])
         view = widgets.HBox([self._image_column, scores], layout=widgets.Layout(grid_gap="16px"))
         sweep = widgets.HBox([self.sweep_button, self.stop_button, self.stride_slider, self.progress], layout=gap)
-        overlay = widgets.HBox([self.show_map_checkbox, self.opacity_slider, self.cmap_dropdown], layout=gap)
-        self.children = [tools, settings, view, sweep, overlay, self.status]
+        overlay = widgets.HBox([self.show_map_checkbox, self.opacity_slider, self.colormap_dropdown], layout=gap)
+        self.children = [stylesheet(), tools, settings, view, sweep, overlay, self.compute_label, self.status]
 
     def _class_names(self):
         insp = self.inspector
@@ -149,7 +152,9 @@ class OcclusionView:
         return None, (self._mask.copy() if self._mask.any() else None)
 
     def _show_scores(self, result):
-        base, probs, target, self._predicted = result
+        base, probs, target, predicted, run = result
+        self.set_trait("predicted_class", predicted)
+        self._show_run("move", run)
         self.set_trait("probabilities", probs)
         names = self._class_names()
         order = _chart_order(base, probs, target, self.chart.top_k)
@@ -158,7 +163,7 @@ class OcclusionView:
         self._target_text = (
             f"p({names[target]}) = {probs[target]:.3f}  (uncovered {base[target]:.3f}, drop {drop:+.3f})"
         )
-        colour = "#b3261e" if drop > 0.005 else ("#1b6e20" if drop < -0.005 else "#333")
+        colour = ERROR if drop > 0.005 else (SUCCESS if drop < -0.005 else TEXT)
         self.target_label.value = (
             f"<div style='font-size:13px'>p(<b>{html.escape(names[target])}</b>) = "
             f"<b>{probs[target]:.3f}</b><br>uncovered {base[target]:.3f}, "
@@ -173,10 +178,10 @@ class OcclusionView:
     def _draw_heatmap(self):
         values, info = self.heatmap, self._sweep_info
         size = self.canvas.image_rgba.shape[:2]
-        layer = heatmap_rgba(values, self.cmap, self.opacity, "symmetric", size=size, fade=True) if self.show_map else None
+        layer = heatmap_rgba(values, self.colormap, self.opacity, "symmetric", size=size, fade=True) if self.show_map else None
         self.canvas.show_heatmap(layer)
         low, high = heatmap_range(values, "symmetric")
-        legend = heatmap_legend(low, high, self.cmap, width=size[1])
+        legend = heatmap_legend(low, high, self.colormap, width=size[1])
         self.legend.show(legend)
         name = html.escape(self.inspector.class_name(info["target"]))
         self.legend_caption.value = (

@@ -16,7 +16,7 @@ import traitlets
 from ...backend.occlusion import FILLS, normalize_box
 from ...errors import CNNWidgetsError, JobCancelled
 from ..common.runner import WIDGET_WORKER_LINGER, LatestRequestRunner
-from ..common.traits import ArrayTrait, ImageArrayTrait, checked_class_index, checked_colormap
+from ..common.traits import ArrayTrait, ImageArrayTrait, RequestedClass, checked_colormap
 from ..common.widget import InspectorWidget
 from .compute import OcclusionCompute
 from .geometry import centered_box, stroke_mask
@@ -29,7 +29,7 @@ __all__ = ["OcclusionPainter", "MODES", "COLORMAPS"]
 MODES = ("square", "paint")
 
 
-class OcclusionPainter(OcclusionView, OcclusionCompute, InspectorWidget):
+class OcclusionPainter(OcclusionView, OcclusionCompute, RequestedClass, InspectorWidget):
     """Cover part of an image with the mouse and watch the class scores change, live.
 
     Drag on the image to move a square occluder (the mouse wheel or the Size
@@ -76,8 +76,8 @@ class OcclusionPainter(OcclusionView, OcclusionCompute, InspectorWidget):
         The bar chart of the top classes.
     mask : numpy.ndarray
         The painted occluder (bool ``(H, W)``), used in paint mode.
-    target, predicted_class : int
-        The class watched, and the class predicted for the uncovered image.
+    target : int
+        The class watched: ``class_index``, or ``predicted_class`` when that is ``None``.
 
     Notes
     -----
@@ -110,9 +110,8 @@ class OcclusionPainter(OcclusionView, OcclusionCompute, InspectorWidget):
     mode = traitlets.Enum(MODES, default_value="square")
     #: In paint mode, the brush removes occlusion instead of adding it.
     erase = traitlets.Bool(False)
-    #: The class whose probability is watched (an index; a name is accepted), or ``None``: the
-    #: predicted class (of each image shown). :attr:`target` is the index actually watched.
-    class_index = traitlets.Any(None, allow_none=True)
+    # class_index (the requested class; None: the predicted class) and the read-only
+    # predicted_class (of the uncovered image) come from RequestedClass.
     #: The scores shown: probabilities with the current occluder (read-only).
     probabilities = ArrayTrait(None, allow_none=True, read_only=True)
     #: The last occlusion map ``(H, W)`` from :meth:`sweep` (read-only), ``None`` before.
@@ -120,9 +119,12 @@ class OcclusionPainter(OcclusionView, OcclusionCompute, InspectorWidget):
     #: Opacity of the map over the image.
     opacity = traitlets.Float(0.85, min=0.0, max=1.0)
     #: Matplotlib colormap of the map (zero in its middle).
-    cmap = traitlets.Unicode("bwr")
+    colormap = traitlets.Unicode("bwr")
     #: Whether the map is drawn over the image.
     show_map = traitlets.Bool(True)
+    #: How the last sweep and occluder move were computed (full or incremental inference) and
+    #: the speed-up measured against full recomputation, as shown under the sweep controls (read-only).
+    compute_status = traitlets.Unicode("", read_only=True)
 
     def __init__(self, model, image, class_names=None, preprocess=None, class_index=None, patch=None,
                  fill="gray", top_k=5, display_size=336, **kwargs):
@@ -139,10 +141,10 @@ class OcclusionPainter(OcclusionView, OcclusionCompute, InspectorWidget):
         self._last_point = None
         self._center = None  # where the square is centred, in image pixels (kept exact across resizes)
         self._hover_pixel = None
-        self._predicted = None
         self._uncovered = (None, None)  # (image, its probabilities), kept by the worker
         self._target_text = ""
         self._sweep_info = None
+        self._compute_runs = {}  # "sweep"/"move" -> summary text of how it ran
         self.add_class("cnnwidgets-occlusion-painter")
 
         self.image = image
@@ -194,15 +196,8 @@ class OcclusionPainter(OcclusionView, OcclusionCompute, InspectorWidget):
             raise traitlets.TraitError(f"stride must be between 1 and {shortest} pixels (the shorter image side), got {stride}")
         return stride
 
-    @traitlets.validate("class_index")
-    def _validate_class_index(self, proposal):
-        spec = proposal["value"]
-        if spec is None:  # the predicted class
-            return None
-        return checked_class_index(self.inspector, spec)
-
-    @traitlets.validate("cmap")
-    def _validate_cmap(self, proposal):
+    @traitlets.validate("colormap")
+    def _validate_colormap(self, proposal):
         return checked_colormap(proposal["value"])
 
     # ============================================================= public API
@@ -219,16 +214,6 @@ class OcclusionPainter(OcclusionView, OcclusionCompute, InspectorWidget):
                 f"the mask has shape {value.shape}; it must match the image, {self._mask.shape}"
             )
         self._set_mask(value.copy())
-
-    @property
-    def target(self):
-        """The class index whose probability is watched: :attr:`class_index`, or the predicted class."""
-        return self.class_index if self.class_index is not None else self._predicted
-
-    @property
-    def predicted_class(self):
-        """The class the model predicts for the uncovered image."""
-        return self._predicted
 
     @property
     def occluded_image(self):
@@ -425,7 +410,7 @@ class OcclusionPainter(OcclusionView, OcclusionCompute, InspectorWidget):
         if self._ready:
             self._request_scores()
 
-    @traitlets.observe("opacity", "cmap", "show_map")
+    @traitlets.observe("opacity", "colormap", "show_map")
     def _on_map_style(self, change):
         if self._ready and self.heatmap is not None:
             self._draw_heatmap()

@@ -45,16 +45,16 @@ class SaliencyCompute:
         self._submit(lambda cancel: self._compute(request, cancel), self._show_result)
 
     def _make_request(self):
-        main = self._spec(self.method, self.class_index, self.layer)
+        main = self._spec(self.method, self.target, self.layer)
         compare = ()
         if self.compare:
             if self.compare_by == "method":
-                compare = tuple(self._spec(m, self.class_index, self.layer) for m in self.compare_methods)
+                compare = tuple(self._spec(m, self.target, self.layer) for m in self.compare_methods)
             elif self.compare_by == "class":
                 compare = tuple(self._spec(self.method, c, self.layer, title="class") for c in self.compare_classes)
             elif self._cam_layers:
                 method = self.method if self.method in CAM_METHODS else "gradcam"
-                compare = tuple(self._spec(method, self.class_index, layer, title="layer")
+                compare = tuple(self._spec(method, self.target, layer, title="layer")
                                 for layer in self.compare_layers)
         baseline = self._custom_baseline if self.baseline == "custom" else self.baseline
         return MapsRequest(

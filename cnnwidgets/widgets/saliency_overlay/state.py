@@ -12,7 +12,7 @@ import numpy as np
 import traitlets
 
 from ...errors import LayerNotFoundError, UnsupportedModelError
-from ..common.traits import ImageArrayTrait, checked_class_index, checked_colormap
+from ..common.traits import ArrayTrait, ImageArrayTrait, RequestedClass, checked_colormap
 from ..common.widget import InspectorWidget
 from .controls import BASELINES, CAM_METHODS, GRADIENT_METHODS, METHOD_LABELS, METHODS
 
@@ -21,12 +21,6 @@ __all__ = ["SaliencyState", "MapSpec", "MapsRequest", "MapsResult", "COMPARE_KIN
 COMPARE_KINDS = ("method", "class", "layer")
 DEFAULT_COLORMAP = "turbo"
 DEFAULT_SIGNED_COLORMAP = "RdBu_r"
-
-
-class _ClassTrait(traitlets.Any):
-    """Any value, None included, handed to the owner's validator (which stores an int)."""
-
-    allow_none = False  # so that None reaches the validator (traitlets passes None through otherwise)
 
 
 @dataclass(frozen=True)
@@ -61,15 +55,17 @@ class MapsResult:
     compared: tuple  # ((spec, values), ...)
 
 
-class SaliencyState(InspectorWidget):
+class SaliencyState(RequestedClass, InspectorWidget):
     """The traits of :class:`~cnnwidgets.SaliencyOverlay` and their validation."""
 
     #: The image explained (read-only float32 ``(H, W, C)`` once set); linkable with other widgets' ``image``.
     image = ImageArrayTrait()
     #: Attribution method, one of :attr:`available_methods`.
     method = traitlets.Unicode("vanilla")
-    #: The class explained, an int. Set an index, a class name, or ``None`` for the predicted class.
-    class_index = _ClassTrait(0)
+    # class_index (the class explained; None: the predicted class) and the read-only
+    # predicted_class come from RequestedClass.
+    #: The map shown: float32 ``(H, W)`` at input resolution (read-only; ``None`` before the first result).
+    heatmap = ArrayTrait(None, allow_none=True, read_only=True)
     #: Path of the Grad-CAM layer ("" when the model has no spatial layer).
     layer = traitlets.Unicode("")
     #: Opacity of the map over the image, 0 to 1.
@@ -122,13 +118,6 @@ class SaliencyState(InspectorWidget):
             self.show_message(f"{METHOD_LABELS[method]} is not available: {self._cam_problem}", "warning")
             return self.method if self.method not in CAM_METHODS else "vanilla"
         return method
-
-    @traitlets.validate("class_index")
-    def _check_class(self, proposal):
-        spec = proposal.value
-        if spec is None:  # the predicted class (what an OcclusionPainter's None means too)
-            return self._predicted if self._predicted is not None else self.class_index
-        return checked_class_index(self.inspector, spec)
 
     @traitlets.validate("layer")
     def _check_layer(self, proposal):

@@ -6,8 +6,8 @@ import numpy as np
 from ...render import colorbar
 from ...render.panels import stack_panels
 from ...render.saliency import display_zoom, legend_rgba, render_heatmap, titled_panel, zoom_rgba
-from ..common.canvas import ImageCanvas, crisp_style, drawing
-from ..common.style import show
+from ..common.canvas import ImageCanvas, drawing
+from ..common.style import show, stylesheet
 from .compute import shape_text
 from .controls import (
     BASELINES,
@@ -33,6 +33,7 @@ class SaliencyView:
         with drawing():
             self._result = result
             self._redraw()
+        self.set_trait("heatmap", result.values)
         self._describe(result)
 
     def _render(self, image_rgba, spec, values):
@@ -258,7 +259,7 @@ class SaliencyView:
                                self.progress], layout=widgets.Layout(align_items="center", flex_flow="row wrap"))
         display = widgets.HBox([self._opacity_slider, self._colormap_menu, self._clip_slider],
                                layout=widgets.Layout(flex_flow="row wrap"))
-        self.children = [crisp_style(), header, self._method_params, self.class_picker, display, self._tabs,
+        self.children = [stylesheet(), header, self._method_params, self.class_picker, display, self._tabs,
                          self.hover_label, self.status]
         self.add_class("cnnwidgets-saliency")
         self._show_method_controls()

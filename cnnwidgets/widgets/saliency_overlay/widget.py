@@ -90,7 +90,6 @@ class SaliencyOverlay(SaliencyView, SaliencyCompute, SaliencyState):
         self._rendering = None
         self._custom_baseline = None
         self._probabilities = None
-        self._predicted = None
         self._image_rgba = None
         self._syncing = False
         self._index_names = ()
@@ -129,17 +128,11 @@ class SaliencyOverlay(SaliencyView, SaliencyCompute, SaliencyState):
         if self._cam_problem:
             self.show_message(self._cam_problem, "warning")
         self._ready = True
-        # The trait starts at 0, so a first class of 0 fires no change event.
-        self.class_picker.select(self.class_index)
+        self.class_picker.select(self.target)
         self._draw_legend()
         self._request()
 
     # ------------------------------------------------------------- public API
-    @property
-    def heatmap(self):
-        """The map shown: float32 ``(H, W)`` at input resolution (None before the first result)."""
-        return None if self._result is None else self._result.values
-
     @property
     def heatmap_limits(self):
         """``(low, high)``: the map values at the two ends of the colour legend."""
@@ -156,20 +149,6 @@ class SaliencyOverlay(SaliencyView, SaliencyCompute, SaliencyState):
     def compare_canvases(self):
         """The overlay canvases of the Compare tab, in panel order."""
         return [view.canvas for view in self._compare_views]
-
-    @property
-    def class_name(self):
-        """Name of the class explained; set it to pick a class by name."""
-        return self.inspector.class_name(self.class_index)
-
-    @class_name.setter
-    def class_name(self, name):
-        self.class_index = str(name)
-
-    @property
-    def probabilities(self):
-        """Class probabilities of the image, ``(num_classes,)``."""
-        return self._probabilities
 
     @property
     def custom_baseline(self):
@@ -212,28 +191,26 @@ class SaliencyOverlay(SaliencyView, SaliencyCompute, SaliencyState):
             view.canvas.zoom = zoom
         self._sync_legend_width()
         self.image_canvas.show(self._image_rgba)
-        previous = self._predicted
         try:
             probabilities = self.inspector.predict(image)
         except CNNWidgetsError as exc:
             self.show_error(exc)
             return
         self._probabilities = probabilities
-        self._predicted = int(np.argmax(probabilities))
+        top = int(np.argmax(probabilities))
         names = self._class_names()
-        top = self._predicted
         self._image_view.title = f"Image \u00b7 predicted {names[top]} ({100 * probabilities[top]:.1f}%)"
         self.class_picker.set_choices(probabilities, names)
         self._update_class_choices()
-        with self._one_request():
-            if previous is None or self.class_index == previous:
-                # The explained class follows the prediction unless the user chose another.
-                self.class_index = self._predicted
+        with self._one_request():  # (class_index None follows the new prediction)
+            self.set_trait("probabilities", probabilities)
+            self.set_trait("predicted_class", top)
+            self.class_picker.select(self.target)
             self._request()
 
     @traitlets.observe("class_index")
     def _class_changed(self, change):
-        self.class_picker.select(change.new)
+        self.class_picker.select(self.target)
         self._request()
 
     @traitlets.observe("method")

@@ -42,7 +42,7 @@ def settle(view):
 
 
 def expected(view, metric, **params):
-    return view.inspector.evaluate(view.image, view.heatmap, view.class_index, metric, **params)
+    return view.inspector.evaluate(view.image, view.heatmap, view.target, metric, **params)
 
 
 def test_panel_shows_the_curves_of_the_map_shown(view):
@@ -51,7 +51,7 @@ def test_panel_shows_the_curves_of_the_map_shown(view):
     for metric in ("deletion", "insertion"):
         reference = expected(view, metric, steps=50)
         assert results[metric].score == pytest.approx(reference.score)
-        assert results[metric].class_index == view.class_index
+        assert results[metric].class_index == view.target
     lines = view.trust._lines
     np.testing.assert_allclose(lines.y[0], results["deletion"].probabilities)
     np.testing.assert_allclose(lines.x[1], results["insertion"].fractions)
@@ -66,7 +66,7 @@ def test_recomputed_when_the_map_changes(view, change):
     if change == "method":
         view.method = "integrated_gradients"
     elif change == "class_index":
-        view.class_index = (view.class_index + 1) % 10
+        view.class_index = (view.target + 1) % 10
     elif change == "layer":
         view.layer = "conv2"
     else:
@@ -78,7 +78,7 @@ def test_recomputed_when_the_map_changes(view, change):
     after = view.trust.results["deletion"]
     assert after is not before
     assert after.score == pytest.approx(expected(view, "deletion", steps=50).score)
-    assert after.class_index == view.class_index
+    assert after.class_index == view.target
 
 
 def test_latest_request_wins(view):
@@ -112,13 +112,13 @@ def test_compare_ranks_the_compared_maps(view):
     titles = [title for title, _ in view.compare_heatmaps]
     assert sorted(t for t, _ in ranking) == sorted(titles)
     scores = {title: expected_score for title, expected_score in (
-        (t, view.inspector.evaluate(view.image, m, view.class_index, "deletion", steps=50).score)
+        (t, view.inspector.evaluate(view.image, m, view.target, "deletion", steps=50).score)
         for t, m in view.compare_heatmaps)}
     assert [t for t, _ in ranking] == sorted(scores, key=scores.get)  # deletion: lower first
     assert "best first" in view.trust.ranking_table.value
     view.trust.rank_metric = "insertion"
     settle(view)
-    scores = {t: view.inspector.evaluate(view.image, m, view.class_index, "insertion", steps=50).score
+    scores = {t: view.inspector.evaluate(view.image, m, view.target, "insertion", steps=50).score
               for t, m in view.compare_heatmaps}
     assert [t for t, _ in view.trust.ranking] == sorted(scores, key=scores.get, reverse=True)
 
@@ -130,7 +130,7 @@ def test_cascade_strip_chart_and_large_view(view, digits):
     view.cascade.run()
     view.cascade.wait()
     result = view.cascade.result
-    assert result.method == "gradcam" and result.class_index == view.class_index
+    assert result.method == "gradcam" and result.class_index == view.target
     assert len(result.labels) == 4 and len(view.cascade.step_views) == 4
     assert view.cascade._strip.children == tuple(view.cascade.step_views)
     assert [v.title for v in view.cascade.step_views][0] == "trained"
@@ -147,7 +147,7 @@ def test_cascade_strip_chart_and_large_view(view, digits):
     with pytest.raises(traitlets.TraitError):
         view.cascade.selected_step = 9
     assert not view.cascade.stale
-    view.class_index = (view.class_index + 1) % 10
+    view.class_index = (view.target + 1) % 10
     settle(view)
     assert view.cascade.stale and "press Run" in view.cascade.note.value
     assert view.cascade.result is result  # not rerun by itself: it is the slow part

@@ -231,7 +231,7 @@ def attach_trust_panels(overlay):
     from .cascade import CascadePanel
 
     def context():
-        return {"image": overlay.image, "method": overlay.method, "class_index": overlay.class_index,
+        return {"image": overlay.image, "method": overlay.method, "class_index": overlay.target,
                 "layer": overlay.layer, "colormap": overlay.colormap}
 
     trust = TrustPanel(overlay.inspector)

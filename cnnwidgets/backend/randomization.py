@@ -108,7 +108,7 @@ class RandomizationMethods:
         try:
             maps, randomized, labels = [original], [()], ["trained"]
             done = []
-            for number, group in enumerate(groups):
+            for group in groups:
                 for path in group:
                     reinitialize_layer(records[path].layer, seed + 7919 * (len(done) + 1))
                     done.append(path)

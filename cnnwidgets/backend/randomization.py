@@ -9,6 +9,7 @@ trained weights, nested models included): the user's model and its weights
 are never touched.
 """
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,10 +104,22 @@ class RandomizationMethods:
         job.check()
         original = self.explain(image, method, target, cam_layer, **params)
         job.advance()
+        # One private copy per inspector: two widgets on one model take turns with it.
+        with self.__dict__.setdefault("_randomization_lock", threading.Lock()):
+            maps, randomized, labels = self._run_cascade(image, method, target, cam_layer, groups, seed, job, params)
+        maps = np.stack([original, *maps]).astype(np.float32)
+        return CascadeResult(
+            method=spec.name, class_index=target, labels=("trained", *labels), randomized=((), *randomized),
+            maps=maps, spearman=np.array([spearman(maps[0], m) for m in maps]),
+            ssim=np.array([ssim(maps[0], m) for m in maps]),
+        )
+
+    def _run_cascade(self, image, method, target, cam_layer, groups, seed, job, params):
+        """Randomize ``groups`` cumulatively on the private copy; the map after each step."""
         copy = self._randomization_copy()
         records = {r.path: r for r in copy.layers}
         try:
-            maps, randomized, labels = [original], [()], ["trained"]
+            maps, randomized, labels = [], [], []
             done = []
             for group in groups:
                 for path in group:
@@ -119,12 +132,7 @@ class RandomizationMethods:
                 job.advance()
         finally:
             copy.clear_cache()
-        maps = np.stack(maps).astype(np.float32)
-        return CascadeResult(
-            method=spec.name, class_index=target, labels=tuple(labels), randomized=tuple(randomized), maps=maps,
-            spearman=np.array([spearman(maps[0], m) for m in maps]),
-            ssim=np.array([ssim(maps[0], m) for m in maps]),
-        )
+        return maps, randomized, labels
 
     def _cascade_groups(self, layers, steps):
         records = [r for r in self._require_graph("randomize layers").records if not r.is_model]

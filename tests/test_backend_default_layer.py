@@ -55,6 +55,10 @@ def test_default_layer_inside_a_nested_base_and_a_working_map():
     for spec in cw.methods("cam"):
         cam = insp.explain(image, spec.name, 1, upsample=False)
         assert cam.shape == ((64, 64) if spec.name == "guided_gradcam" else (2, 2)) and np.isfinite(cam).all()
+    # MobileNetV2's ReLU6 layers are gated by guided backpropagation: it differs from the plain gradient.
+    guided = insp.explain(image, "guided_backprop", 1, signed=True)
+    vanilla = insp.explain(image, "vanilla", 1, signed=True)  # random weights: tiny values, compare relatively
+    assert np.isfinite(guided).all() and np.abs(guided - vanilla).max() > 0.1 * np.abs(vanilla).max()
 
 
 def test_collapsed_maps_after_pooling_are_skipped():

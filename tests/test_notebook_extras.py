@@ -121,9 +121,7 @@ def _notebooks_line():
 
 
 @pytest.mark.slow
-def test_every_notebook_runs_with_only_the_notebooks_extra(tmp_path):
-    from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import AsyncKernelManager
+def test_every_notebook_runs_with_only_the_notebooks_extra(tmp_path, monkeypatch):
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
@@ -135,6 +133,7 @@ def test_every_notebook_runs_with_only_the_notebooks_extra(tmp_path):
     python = venv / "bin" / "python"
     env = _clean_environment()
     env.pop("TF_CPP_MIN_LOG_LEVEL")  # TensorFlow's default log level, as on a user's machine
+    env.pop("PYTEST_CURRENT_TEST", None)  # else ipykernel does not forward what C++ code writes to fd 2
     _run([str(python), "-m", "pip", "install", "--disable-pip-version-check", "--quiet", "--no-compile",
           _notebooks_line()], timeout=INSTALL_TIMEOUT_S, cwd=REPO, env=env)
     _run([str(python), "-m", "pip", "check"], timeout=120, env=env)
@@ -142,19 +141,21 @@ def test_every_notebook_runs_with_only_the_notebooks_extra(tmp_path):
     names = {item["name"].lower() for item in json.loads(installed)}
     assert "scikit-image" in names and "pytest" not in names and "mlxtend" not in names, sorted(names)
 
-    kernels = tmp_path / "kernels"
-    (kernels / "notebooks-env").mkdir(parents=True)
-    (kernels / "notebooks-env" / "kernel.json").write_text(json.dumps({
+    # A kernelspec running the new venv's Python, found through JUPYTER_PATH, so that
+    # nbclient owns each kernel it starts (and shuts it down after the notebook).
+    share = tmp_path / "share" / "jupyter"
+    (share / "kernels" / "notebooks-env").mkdir(parents=True)
+    (share / "kernels" / "notebooks-env" / "kernel.json").write_text(json.dumps({
         "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "notebooks extra only", "language": "python",
     }))
+    monkeypatch.setenv("JUPYTER_PATH", str(share))
     failures = []
     for path in NOTEBOOKS:
         notebook = nbformat.read(path, as_version=4)
-        manager = AsyncKernelManager(kernel_name="notebooks-env",
-                                     kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernels)]))
-        client = NotebookClient(notebook, km=manager, kernel_name="notebooks-env", timeout=CELL_TIMEOUT_S,
+        client = NotebookClient(notebook, kernel_name="notebooks-env", timeout=CELL_TIMEOUT_S,
                                 resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
+        assert client.kernel_manager_class().kernel_spec_manager.get_kernel_spec("notebooks-env").argv[0] == str(python)
         try:
             client.execute(env=env)
         except CellExecutionError as exc:

@@ -41,6 +41,12 @@ def test_map_limits_use_the_percentile_of_magnitudes():
     assert map_limits(values, clip_percentile=50)[1] == pytest.approx(np.percentile(np.abs(values), 50))
     assert map_limits(np.array([np.nan, np.inf, 2.0]))[1] == pytest.approx(2.0)
     assert map_limits(np.zeros((3, 3))) == (0.0, 0.0)
+    # a map that never reaches zero (RISE's probabilities) starts the colormap at its smallest value
+    offset = np.array([0.5, 0.6, 0.7, 0.65], np.float32)
+    assert map_limits(offset, clip_percentile=100) == pytest.approx((0.5, 0.7))
+    assert map_limits(offset, clip_percentile=50)[0] == pytest.approx(0.5)
+    assert map_limits(np.full(4, 2.0), clip_percentile=90) == (0.0, 2.0)  # constant: all at the top colour
+    assert map_limits(np.array([1e-7, 0.5, 1.0]), clip_percentile=100) == (0.0, 1.0)  # near zero: from 0
     with pytest.raises(ValueError, match="clip_percentile"):
         map_limits(values, clip_percentile=0)
 

@@ -12,12 +12,13 @@ keras = pytest.importorskip("keras")
 
 import ipywidgets as widgets  # noqa: E402
 
+import cnnwidgets as cw  # noqa: E402
 from cnnwidgets import demo  # noqa: E402
 from cnnwidgets.render import image_to_rgba, decode_image  # noqa: E402
 from cnnwidgets.render.saliency import render_heatmap  # noqa: E402
 from cnnwidgets.widgets.saliency_overlay import SaliencyOverlay  # noqa: E402
 
-FAST = dict(samples=4, noise=0.1, steps=6)
+FAST = {"smoothgrad": dict(samples=4, noise=0.1), "integrated_gradients": dict(steps=6)}
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,9 @@ def digits():
 @pytest.fixture
 def view(digits):
     model, images, _ = digits
-    widget = SaliencyOverlay(model, images[42], class_names=demo.DIGIT_CLASS_NAMES, **FAST)
+    widget = SaliencyOverlay(model, images[42], class_names=demo.DIGIT_CLASS_NAMES)
+    for method, params in FAST.items():
+        widget.set_method_params(method, **params)
     widget.wait()
     yield widget
     widget.stop()
@@ -38,19 +41,15 @@ def view(digits):
 
 
 def expected_map(view, method=None, class_index=None, layer=None):
-    """What the inspector computes for the widget's settings."""
+    """What the inspector computes for the widget's settings (the method's own parameters)."""
     method = method or view.method
     class_index = view.target if class_index is None else class_index
-    if method in ("gradcam", "gradcam++"):
-        return view.inspector.gradcam(view.image, class_index, layer=layer or view.layer,
-                                      plus_plus=method == "gradcam++")
-    baseline = view.custom_baseline if view.baseline == "custom" else view.baseline
-    return view.inspector.saliency(view.image, class_index, method=method, signed=view.signed,
-                                   samples=view.samples, noise=view.noise, steps=view.steps, baseline=baseline)
+    layer = (layer or view.layer) if cw.get_method(method).needs_layer else None
+    return view.inspector.explain(view.image, method, class_index, layer=layer, **view.method_params_of(method))
 
 
 def expected_rendering(view, values, signed=None):
-    signed = (view.signed and view.method not in ("gradcam", "gradcam++")) if signed is None else signed
+    signed = bool(view.method_params.get("signed", False)) if signed is None else signed
     return render_heatmap(image_to_rgba(view.image, view.inspector.input_range), values, view.colormap, signed,
                           view.clip_percentile, view.opacity)
 
@@ -77,41 +76,53 @@ def test_default_is_grad_cam_of_the_predicted_class_at_the_last_conv_layer(view,
     assert "Grad-CAM" in view.status.value
 
 
-@pytest.mark.parametrize("method", ["vanilla", "smoothgrad", "integrated_gradients", "gradient_x_input",
-                                    "gradcam", "gradcam++"])
-@pytest.mark.parametrize("signed", [False, True])
+SIGNED_CASES = [(spec.name, signed) for spec in cw.methods() for signed in (False, True)
+                if not signed or "signed" in spec.defaults]
+
+
+@pytest.mark.parametrize("method, signed", SIGNED_CASES)
 def test_map_and_canvases_equal_the_backend_for_every_method(view, method, signed):
-    view.signed = signed
     view.method = method
+    if signed:
+        view.method_params = {"signed": True}
     view.wait()
+    assert view.method_params == view.method_params_of(method)
     assert_shows(view, expected_map(view))
-    if signed and method not in ("gradcam", "gradcam++"):
+    if signed:
         low, high = view.heatmap_limits
         assert low == -high < 0  # a diverging map centred on zero
         assert view.colormap == "RdBu_r"
     else:
-        assert view.heatmap_limits[0] == 0.0
+        lowest, top = np.abs(view.heatmap).min(), view.heatmap_limits[1]
+        assert view.heatmap_limits[0] == (pytest.approx(lowest) if lowest >= 0.01 * top else 0.0)  # a floor if far from 0
         assert view.colormap == "turbo"
 
 
 def test_method_parameters_reach_the_backend(view):
     view.method = "smoothgrad"
-    view.samples, view.noise = 6, 0.2
+    view.method_params = {"samples": 6, "noise": 0.2}
     view.wait()
+    assert view.method_params == {"samples": 6, "noise": 0.2, "seed": 0, "signed": False}
     assert_shows(view, expected_map(view))
     view.method = "integrated_gradients"
     for baseline in ("black", "blur", "gray"):
-        view.baseline = baseline
-        view.steps = 5
+        view.method_params = {"baseline": baseline, "steps": 5}
         view.wait()
         assert_shows(view, expected_map(view))
     custom = np.full((28, 28, 1), 64, np.uint8)
-    view.custom_baseline = custom
+    view.method_params = {"baseline": custom}  # an image baseline, from code
     view.wait()
-    assert view.baseline == "custom"
-    assert_shows(view, view.inspector.saliency(view.image, view.target, method="integrated_gradients",
-                                               steps=5, baseline=custom))
-    assert "custom" in [value for _, value in view._baseline_menu.options]
+    assert isinstance(view.method_params["baseline"], np.ndarray)
+    assert_shows(view, view.inspector.explain(view.image, "integrated_gradients", view.target, steps=5,
+                                              baseline=custom))
+    menu = view._param_controls["integrated_gradients"].controls["baseline"]
+    assert [label for label, _ in menu.options][-1] == "image (set in code)" and menu.label == "image (set in code)"
+    assert view._param_controls["integrated_gradients"].values()["baseline"] is view.method_params["baseline"]
+    menu.value = "gray"  # picking a named baseline in the menu replaces the image
+    view.wait()
+    assert view.method_params["baseline"] == "gray"
+    view.method = "smoothgrad"  # each method keeps its own parameters
+    assert view.method_params["samples"] == 6
 
 
 def test_switching_class_redraws(view):
@@ -157,9 +168,9 @@ def test_switching_method_redraws(view):
     view.wait()
     assert not np.array_equal(before, view.overlay_canvas.image)
     assert_shows(view, expected_map(view))
-    view._method_menu.value = "gradcam++"  # the dropdown is linked to the trait
+    view._method_menu.value = "gradcam_plus_plus"  # the dropdown is linked to the trait
     view.wait()
-    assert view.method == "gradcam++"
+    assert view.method == "gradcam_plus_plus"
     assert_shows(view, expected_map(view))
 
 
@@ -202,11 +213,21 @@ def test_bad_values_are_refused_with_a_message(view):
         view.class_index = 2.5
     with pytest.raises(traitlets.TraitError, match="28, 28"):
         view.image = np.zeros((32, 32, 3), np.uint8)
-    with pytest.raises(traitlets.TraitError, match="unknown method"):
+    with pytest.raises(traitlets.TraitError, match="unknown explanation method 'lime'.*scorecam"):
         view.method = "lime"
-    with pytest.raises(traitlets.TraitError, match="custom_baseline"):
-        view.baseline = "custom"
-    assert view.heatmap is not None  # still working
+    with pytest.raises(traitlets.TraitError, match="did you mean 'gradcam_plus_plus'"):
+        view.method = "gradcam_plus_plu"
+    with pytest.raises(traitlets.TraitError, match="takes no parameter 'samples'"):
+        view.method_params = {"samples": 3}  # Grad-CAM has no samples
+    assert "takes no parameter &#x27;samples&#x27;" in view.status.value  # the catalogue's message, shown too
+    view.method = "smoothgrad"
+    with pytest.raises(traitlets.TraitError, match="noise must be at most 1"):
+        view.method_params = {"noise": 3.0}
+    assert view.method_params["noise"] == 0.1  # unchanged
+    with pytest.raises(TypeError, match="method_params="):
+        SaliencyOverlay(view.inspector, view.image, samples=4)
+    view.wait()
+    assert_shows(view, expected_map(view))  # still working
 
 
 def test_latest_request_wins(view):
@@ -222,14 +243,15 @@ def test_stop_cancels_a_slow_method(view):
     view.method = "vanilla"
     view.wait()
     vanilla = expected_map(view)
-    view.samples = 4000  # SmoothGrad with 4000 noisy copies: about a second even on this small model
-    view.wait()
+    # SmoothGrad with 500 noisy copies of 4 seeds: a second or more even on this small model
+    view.set_method_params("smoothgrad", samples=500, seed=7)
     view.method = "smoothgrad"
+    assert view._stop_button.layout.display == ""  # a long method: Stop is shown
     view.stop()
     view.wait()
     assert "Stopped" in view.status.value
     np.testing.assert_allclose(view.heatmap, vanilla, rtol=1e-6)  # the previous map stays shown
-    view.samples = 3  # any change computes again
+    view.method_params = {"samples": 3}  # any change computes again
     view.wait()
     assert view.method == "smoothgrad"
     assert_shows(view, expected_map(view))
@@ -238,7 +260,7 @@ def test_stop_cancels_a_slow_method(view):
 def test_progress_is_reported_for_slow_methods(view):
     seen = []
     view.progress.observe(lambda change: seen.append(change.new), names="value")
-    view.samples = 40
+    view.set_method_params("smoothgrad", samples=40)
     view.method = "smoothgrad"
     view.wait()
     assert seen and max(seen) == pytest.approx(1.0)
@@ -261,12 +283,11 @@ def test_compare_methods_classes_and_layers(view):
     assert view._tabs.selected_index == 1
     assert all(canvas.layout.width == "280px" for canvas in view.compare_canvases)  # three fit in one row
     titles = [title for title, _ in view.compare_heatmaps]
-    assert titles == ["Gradient", "Integrated Gradients", "Grad-CAM \u00b7 conv3"]
+    assert titles == ["Vanilla gradient", "Integrated Gradients", "Grad-CAM"]
     for (title, values), canvas, method in zip(view.compare_heatmaps, view.compare_canvases,
                                                ["vanilla", "integrated_gradients", "gradcam"]):
         np.testing.assert_allclose(values, expected_map(view, method=method), rtol=1e-6)
-        expected = render_heatmap(image_to_rgba(view.image), values, view.colormap, False, view.clip_percentile,
-                                  view.opacity)
+        expected = expected_rendering(view, values, signed=False)
         np.testing.assert_array_equal(canvas.image, expected.overlay)
 
     view.compare_by = "class"
@@ -390,15 +411,20 @@ def test_model_without_spatial_layer_disables_cam_methods():
     images, _ = demo.digits_samples()
     view = SaliencyOverlay(flat, images[0], method="gradcam")  # asked for, not available: no failure
     view.wait()
-    assert view.method == "vanilla"
-    assert "gradcam" not in view.available_methods
-    assert [value for _, value in view._method_menu.options] == list(view.available_methods)
+    assert view.method == "vanilla"  # the catalogue's first quick method
+    layerless = [spec.name for spec in cw.methods() if not spec.needs_layer]
+    assert list(view.available_methods) == layerless and "gradcam" not in layerless
+    assert [value for _, value in view._method_menu.options] == layerless
     assert view._layer_menu.disabled and view.cam_layers == []
     assert "spatial" in view.status.value
     np.testing.assert_allclose(view.heatmap, view.inspector.saliency(images[0], view.target), rtol=1e-6)
-    view.method = "gradcam++"
+    view.method = "gradcam_plus_plus"
     assert view.method == "vanilla"
     assert "Grad-CAM++ is not available" in view.status.value and "spatial" in view.status.value
+    view.method = "rise"  # a perturbation method needs no layer
+    view.wait()
+    np.testing.assert_allclose(view.heatmap, view.inspector.explain(images[0], "rise", view.target),
+                               rtol=1e-6)
     view.compare_by = "layer"
     view.compare = True
     view.wait()

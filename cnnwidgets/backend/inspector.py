@@ -109,6 +109,7 @@ class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, Occlusion
         self._cache = ResultCache(max_entries=cache_size)
         self._functions = {}
         self._functions_lock = threading.Lock()
+        self._default_cam_layer = None
         #: How many times each compiled function was traced (tests check 1).
         self.trace_counts = Counter()
         #: How the last occlusion sweep and move ran (full or incremental) and their speed-ups.
@@ -189,6 +190,8 @@ class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, Occlusion
             The model has no layer with ``(H, W, C)`` output.
         """
         graph = self._require_graph("find a layer for class activation maps")
+        if self._default_cam_layer is not None:
+            return self._default_cam_layer
         spatial = [r for r in graph.records if r.is_spatial and not r.is_model]
         if not spatial:
             raise NoSpatialLayerError(
@@ -197,7 +200,8 @@ class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, Occlusion
             )
         feeding = graph.feeding_paths()
         candidates = [r for r in spatial if r.path in feeding and _positions(r.output_shape) > 1]
-        return (candidates or spatial)[-1]
+        self._default_cam_layer = (candidates or spatial)[-1]  # the graph never changes: found once
+        return self._default_cam_layer
 
     def layer(self, spec):
         """Resolve a layer given by name, path (``"base/block_16_project"``), index or record.

@@ -75,6 +75,10 @@ def zoom_rgba(rgba, zoom):
     return resize_rgba(rgba, (max(1, round(height * zoom)), max(1, round(width * zoom))), smooth=True)
 
 
+#: An unsigned map whose smallest magnitude is at least this fraction of its top is coloured from that floor.
+_FLOOR_FRACTION = 0.01
+
+
 def map_limits(values, signed=False, clip_percentile=99.0):
     """The values that the two ends of the colormap stand for.
 
@@ -84,7 +88,11 @@ def map_limits(values, signed=False, clip_percentile=99.0):
         The map, any shape; NaN and infinities are ignored.
     signed : bool
         True: symmetric limits ``(-m, m)`` so that zero sits in the middle
-        of a diverging colormap. False: ``(0, m)`` on absolute values.
+        of a diverging colormap. False: ``(0, m)`` on absolute values, or
+        ``(lowest, m)`` when even the smallest magnitude is at least 1% of
+        ``m``: a map whose values all sit well above zero, e.g. RISE's
+        masked-input probabilities, spans the whole colormap instead of only
+        its top (a constant map keeps ``(0, m)``).
     clip_percentile : float
         ``m`` is this percentile of ``|values|`` (100 takes the maximum);
         larger values saturate, so a few extreme pixels do not wash out the
@@ -102,7 +110,11 @@ def map_limits(values, signed=False, clip_percentile=99.0):
     if not np.isfinite(magnitudes).all():
         magnitudes = magnitudes[np.isfinite(magnitudes)]
     top = _percentile(magnitudes, float(clip_percentile)) if magnitudes.size else 0.0
-    return (-top, top) if signed else (0.0, top)
+    if signed:
+        return (-top, top)
+    lowest = float(magnitudes.min()) if magnitudes.size else 0.0
+    # A map that never comes near zero starts at its floor; a constant map keeps 0 (all at the top colour).
+    return (lowest if _FLOOR_FRACTION * top <= lowest < top else 0.0, top)
 
 
 def _percentile(values, q):

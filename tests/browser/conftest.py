@@ -427,7 +427,11 @@ def jupyter_environment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, A
         PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         PYTHONUNBUFFERED="1",
     )
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Kernels run as a user's do: with TensorFlow's default log level, and forwarding
+    # what C++ code writes to fd 2 (ipykernel does not when it sees
+    # PYTEST_CURRENT_TEST); cnnwidgets' quiet start must keep the start-up lines away.
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    env.pop("PYTEST_CURRENT_TEST", None)
     env.pop("JUPYTER_TOKEN", None)
 
     subprocess.run(
@@ -1182,6 +1186,8 @@ README_SCREENSHOTS = {
     "occlusion-painter-lab-swept": "occlusion_painter.png",
     "saliency-overlay-lab-initial": "saliency_overlay.png",
     "saliency-overlay-lab-compare": "saliency_compare.png",
+    "saliency-overlay-lab-compare-cams": "saliency_compare_cams.png",
+    "saliency-overlay-lab-compare-cams-dark": "saliency_compare_cams_dark.png",
     "explorer-voila-page": "explorer_voila.png",
     "theme-light-layer-browser": "theme_light.png",
     "theme-dark-layer-browser": "theme_dark.png",

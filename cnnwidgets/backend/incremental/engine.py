@@ -19,6 +19,7 @@ so one trace serves every position.
 import threading
 import time
 
+from ... import compat
 from .plan import Plan, Ref, _map_refs, flatten, MultiOutputError
 
 __all__ = ["IncrementalEngine"]
@@ -268,7 +269,7 @@ def _call(step, value_of):
     """Call a step's layer as the model does, its tensors looked up by ``value_of(key)``."""
     args, kwargs = _map_refs((step.args, step.kwargs), value_of)
     op = step.op
-    if getattr(op, "_call_has_training_arg", False):
+    if compat.call_has_training_arg(op):
         kwargs = dict(kwargs, training=False)
     return op(*args, **kwargs)
 

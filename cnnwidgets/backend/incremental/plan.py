@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ... import compat
+
 from .rules import catalogue, rule_for
 
 __all__ = ["Step", "Ref", "flatten", "Plan", "MultiOutputError"]
@@ -86,13 +88,14 @@ def flatten(graph):
                 key = add(layer, (Ref(key),), {}, prefix)
             return key
         keys = {id(model.inputs[0]): Ref(input_key)}
-        for depth in sorted(model._nodes_by_depth, reverse=True):
-            for node in model._nodes_by_depth[depth]:
-                if not node.operation or node.is_input:
+        graph = compat.nodes_by_depth(model)
+        for depth in sorted(graph, reverse=True):
+            for node in graph[depth]:
+                if not node.operation or compat.node_is_input(node):
                     continue
                 if any(id(t) not in keys for t in node.input_tensors):
                     continue
-                args, kwargs = node.arguments.fill_in(keys)
+                args, kwargs = compat.fill_in_node_arguments(node, keys)
                 if len(node.outputs) != 1:
                     raise MultiOutputError(node.operation.name)
                 keys[id(node.outputs[0])] = Ref(add(node.operation, args, kwargs, prefix))

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ... import compat
+
 __all__ = ["Axis", "Rule", "catalogue", "rule_for"]
 
 
@@ -227,7 +229,7 @@ def _identity(layer, inputs, valid):
 
 def _call_layer(layer, inputs, valid):
     args = inputs if len(inputs) > 1 else inputs[0]
-    if getattr(layer, "_call_has_training_arg", False):
+    if compat.call_has_training_arg(layer):
         return layer(args, training=False)
     return layer(args)
 

@@ -15,7 +15,7 @@ from ..jobs import JobControl
 from .catalogue import ParamSpec, register
 
 __all__ = ["ExplainRequest", "SIGNED", "SAMPLES", "NOISE", "SEED", "cam_method", "gradient_sums",
-           "reduce_attributions", "top_channels"]
+           "reduce_attributions", "top_channels", "weighted_cam"]
 
 #: Parameters several methods share.
 SIGNED = ParamSpec("signed", "Signed", "bool", False,

@@ -77,8 +77,8 @@ class ParamSpec:
             raise InvalidParameterError(
                 f"unknown {self.name} {value!r}; use one of {', '.join(repr(c) for c in self.choices)}{extra}"
             )
-        numeric = numbers.Integral if self.kind == "int" else numbers.Real
-        if isinstance(value, bool) or not isinstance(value, (numeric, np.integer if self.kind == "int" else np.number)):
+        numeric = numbers.Integral if self.kind == "int" else numbers.Real  # numpy scalars register as these
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numeric):
             what = "an integer" if self.kind == "int" else "a number"
             raise InvalidParameterError(f"{self.name} must be {what}, got {value!r}")
         value = int(value) if self.kind == "int" else float(value)

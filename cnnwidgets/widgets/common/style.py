@@ -23,6 +23,7 @@ __all__ = [
     "card",
     "as_card",
     "CARD_CSS_CLASS",
+    "CARD_PADDING",
     "CRISP_CSS_CLASS",
     "TEXT",
     "TEXT_MUTED",
@@ -36,6 +37,8 @@ __all__ = [
 CRISP_CSS_CLASS = "cnnwidgets-crisp"
 #: CSS class of the light card under canvases drawn on white.
 CARD_CSS_CLASS = "cnnwidgets-card"
+#: Padding of a card, in CSS pixels (a card is this much wider than its canvas on each side).
+CARD_PADDING = 6
 
 #: Body text (JupyterLab's primary font colour).
 TEXT = "var(--jp-ui-font-color1, #333)"
@@ -53,7 +56,7 @@ LEVEL_COLOURS = {"info": TEXT_MUTED, "warning": WARNING, "error": ERROR}
 _STYLESHEET = f"""<style>
 canvas.{CRISP_CSS_CLASS} {{ image-rendering: crisp-edges; image-rendering: pixelated; }}
 .{CARD_CSS_CLASS} {{
-  background: #ffffff; border-radius: 6px; padding: 6px;
+  background: #ffffff; border-radius: 6px; padding: {CARD_PADDING}px;
   box-shadow: 0 0 0 1px var(--jp-border-color2, #e0e0e0);
 }}
 </style>"""

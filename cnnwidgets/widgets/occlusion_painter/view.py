@@ -11,7 +11,7 @@ from ...render import image_to_rgba, stack_panels, text_rgba
 from ...render.heatmap import heatmap_legend, heatmap_range, heatmap_rgba
 from ..common.canvas import ImageCanvas
 from ..common.charts import ClassScoresChart
-from ..common.style import ERROR, SUCCESS, TEXT, card, stylesheet
+from ..common.style import CARD_PADDING, ERROR, SUCCESS, TEXT, card, stylesheet
 from .canvas import OcclusionCanvas
 from .geometry import display_factor
 
@@ -181,7 +181,8 @@ class OcclusionView:
         layer = heatmap_rgba(values, self.colormap, self.opacity, "symmetric", size=size, fade=True) if self.show_map else None
         self.canvas.show_heatmap(layer)
         low, high = heatmap_range(values, "symmetric")
-        legend = heatmap_legend(low, high, self.colormap, width=size[1])
+        # (on a card as wide as the image: the legend leaves room for the card's padding)
+        legend = heatmap_legend(low, high, self.colormap, width=size[1] - 2 * CARD_PADDING)
         self.legend.show(legend)
         name = html.escape(self.inspector.class_name(info["target"]))
         self.legend_caption.value = (

@@ -2,17 +2,20 @@
 
 :meth:`SaliencyCompute._request` reads the traits into a frozen
 :class:`~.state.MapsRequest` (several trait changes can be collected into one
-request with :meth:`SaliencyCompute._one_request`); the worker computes every
-map the request needs once (the inspector caches across requests) and the
-result is drawn only if it is still the latest (the runner's guard).
+request with :meth:`SaliencyCompute._one_request`). Every map goes through
+:meth:`Inspector.explain <cnnwidgets.Inspector.explain>` with the method's
+name, its parameters and, for the catalogue's long methods, ``progress`` and
+``cancel``; the inspector caches across requests, and the result is drawn
+only if it is still the latest (the runner's guard).
 """
 
 import contextlib
 
 import numpy as np
 
+from ...backend.methods import get_method
 from ...errors import JobCancelled
-from .controls import CAM_METHODS, METHOD_LABELS
+from .methods import default_layer_method
 from .state import MapSpec, MapsRequest, MapsResult
 
 __all__ = ["SaliencyCompute", "shape_text"]
@@ -21,7 +24,6 @@ __all__ = ["SaliencyCompute", "shape_text"]
 class SaliencyCompute:
     """Mixin of :class:`~cnnwidgets.SaliencyOverlay`: requests and their computation."""
 
-    # --------------------------------------------------------------- compute
     @contextlib.contextmanager
     def _one_request(self):
         """Collect the requests of several trait changes into one, sent at the end."""
@@ -39,71 +41,69 @@ class SaliencyCompute:
         if self._hold_requests:
             self._requested = True
             return
-        if not self._ready or self.image is None:
+        if not self._ready or self.image is None or self.target is None:
             return
         request = self._make_request()
         self._submit(lambda cancel: self._compute(request, cancel), self._show_result)
 
     def _make_request(self):
-        main = self._spec(self.method, self.target, self.layer)
-        compare = ()
-        if self.compare:
-            if self.compare_by == "method":
-                compare = tuple(self._spec(m, self.target, self.layer) for m in self.compare_methods)
-            elif self.compare_by == "class":
-                compare = tuple(self._spec(self.method, c, self.layer, title="class") for c in self.compare_classes)
-            elif self._cam_layers:
-                method = self.method if self.method in CAM_METHODS else "gradcam"
-                compare = tuple(self._spec(method, self.target, layer, title="layer")
-                                for layer in self.compare_layers)
-        baseline = self._custom_baseline if self.baseline == "custom" else self.baseline
-        return MapsRequest(
-            image=self.image, image_rgba=self._image_rgba, main=main, signed=self.signed, samples=self.samples,
-            noise=self.noise, steps=self.steps, baseline=baseline, compare=compare,
-        )
+        main = self._map_spec(self.method, self.target, self.layer, title="main")
+        return MapsRequest(image=self.image, image_rgba=self._image_rgba, main=main, compare=self._compare_specs())
 
-    def _spec(self, method, class_index, layer, title="method"):
-        names = self._class_names()
+    def _compare_specs(self):
+        if not self.compare:
+            return ()
+        if self.compare_by == "method":
+            return tuple(self._map_spec(m, self.target, self.layer) for m in self.compare_methods)
+        if self.compare_by == "class":
+            return tuple(self._map_spec(self.method, c, self.layer, title="class") for c in self.compare_classes)
+        if not self._cam_layers:
+            return ()
+        method = self._layer_method()
+        return tuple(self._map_spec(method, self.target, layer, title="layer") for layer in self.compare_layers)
+
+    def _layer_method(self):
+        """The method Compare-by-layer explains: the selected one if it explains a layer, else the default."""
+        return self.method if get_method(self.method).needs_layer else default_layer_method()
+
+    def _map_spec(self, method, class_index, layer, title="method"):
+        """One map's request; ``title``: "main" (label and layer), "method" (label; the layer is in the
+        Compare note), "class" (class, probability and label) or "layer" (label, layer and its shape)."""
+        spec = get_method(method)
         if title == "class":
+            names = self._class_names()
             probability = self._probabilities[class_index] if self._probabilities is not None else np.nan
-            text = f"{names[class_index]} ({100 * probability:.1f}%) \u00b7 {METHOD_LABELS[method]}"
+            text = f"{names[class_index]} ({100 * probability:.1f}%) \u00b7 {spec.label}"
         elif title == "layer":
-            record = self.inspector.layer(layer)
-            shape = shape_text(record.output_shape[:2])
-            text = f"{METHOD_LABELS[method]} \u00b7 {layer} ({shape})"
+            text = f"{spec.label} \u00b7 {layer} ({shape_text(self.inspector.layer(layer).output_shape[:2])})"
+        elif title == "main":
+            text = spec.label + (f" \u00b7 {layer}" if spec.needs_layer else "")
         else:
-            text = METHOD_LABELS[method] + (f" \u00b7 {layer}" if method in CAM_METHODS else "")
-        return MapSpec(text, method, int(class_index), layer if method in CAM_METHODS else "")
+            text = spec.label
+        return MapSpec(text, spec.name, int(class_index), layer if spec.needs_layer else "",
+                       dict(self._params_of(spec.name)), spec.long)
 
     def _compute(self, request, cancel):
+        """Every map of ``request`` (the selected one first), reporting progress when there are several."""
         specs = (request.main, *request.compare)
-        values = {}
+        maps = []
         for position, spec in enumerate(specs):
             if cancel.is_set():
                 raise JobCancelled("stopped")
-            key = (spec.method, spec.class_index, spec.layer)
-            if key not in values:
-                values[key] = self._attribution(request, spec, position, len(specs), cancel)
-        compared = tuple((spec, values[(spec.method, spec.class_index, spec.layer)]) for spec in request.compare)
-        main = values[(request.main.method, request.main.class_index, request.main.layer)]
-        return MapsResult(request, main, compared)
+            maps.append(self._explain(request.image, spec, position, len(specs), cancel))
+            if len(specs) > 1:
+                self._report_progress(position + 1, len(specs))
+        return MapsResult(request, maps[0], tuple(zip(request.compare, maps[1:])))
 
-    def _attribution(self, request, spec, position, count, cancel):
-        """One map at input resolution, as the inspector computes it."""
-        if spec.method in CAM_METHODS:
-            return self.inspector.gradcam(request.image, spec.class_index, layer=spec.layer,
-                                          plus_plus=spec.method == "gradcam++")
+    def _explain(self, image, spec, position, count, cancel):
+        """One map at input resolution, as :meth:`Inspector.explain` computes it."""
+        progress = None
+        if spec.long:
+            def progress(done, total):
+                self._report_progress(position + (done / total if total else 1.0), count)
 
-        def progress(done, total):
-            self._report_progress(position + (done / total if total else 1.0), count)
-
-        return self.inspector.saliency(
-            request.image, spec.class_index, method=spec.method, signed=request.signed, samples=request.samples,
-            noise=request.noise, steps=request.steps, baseline=request.baseline,
-            progress=progress if count > 1 or spec.method in ("smoothgrad", "integrated_gradients") else None,
-            cancel=cancel,
-        )
-
+        return self.inspector.explain(image, spec.method, spec.class_index, layer=spec.layer or None,
+                                      progress=progress, cancel=cancel if spec.long else None, **spec.params)
 
 
 def shape_text(shape):

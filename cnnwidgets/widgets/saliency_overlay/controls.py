@@ -1,39 +1,16 @@
-"""Controls of the SaliencyOverlay: method names, the class picker."""
+"""Controls of the SaliencyOverlay: the colormap choices and the class picker.
+
+The method picker and the parameter controls come from the catalogue (see
+:mod:`.methods` and :mod:`.params`).
+"""
 
 import ipywidgets as widgets
 import numpy as np
 
-from ...backend.inspector import SALIENCY_METHODS
 from ..common.style import show
 
-__all__ = [
-    "GRADIENT_METHODS",
-    "CAM_METHODS",
-    "METHODS",
-    "METHOD_LABELS",
-    "BASELINES",
-    "SEQUENTIAL_COLORMAPS",
-    "DIVERGING_CHOICES",
-    "ClassPicker",
-]
+__all__ = ["SEQUENTIAL_COLORMAPS", "DIVERGING_CHOICES", "ClassPicker"]
 
-#: Input-gradient methods (``Inspector.saliency``).
-GRADIENT_METHODS = tuple(SALIENCY_METHODS)
-#: Class activation map methods (``Inspector.gradcam``); they need a spatial layer.
-CAM_METHODS = ("gradcam", "gradcam++")
-#: Every method the widget offers, in menu order.
-METHODS = GRADIENT_METHODS + CAM_METHODS
-#: Menu labels of the methods.
-METHOD_LABELS = {
-    "vanilla": "Gradient",
-    "smoothgrad": "SmoothGrad",
-    "integrated_gradients": "Integrated Gradients",
-    "gradient_x_input": "Gradient x Input",
-    "gradcam": "Grad-CAM",
-    "gradcam++": "Grad-CAM++",
-}
-#: Integrated Gradients baselines: trait value -> menu label.
-BASELINES = {"black": "black", "blur": "blurred", "gray": "gray", "custom": "custom"}
 #: Colormaps offered for absolute maps.
 SEQUENTIAL_COLORMAPS = ("turbo", "inferno", "viridis", "magma", "hot", "jet", "gray")
 #: Colormaps offered for signed maps (zero in the middle).

@@ -2,19 +2,23 @@
 
 The traits are the widget's whole public state; each ``@validate`` is a
 short check that raises :class:`traitlets.TraitError` saying what to set
-instead. The frozen dataclasses carry one request from the kernel thread to
+instead. Methods and their parameters are checked by the catalogue
+(:func:`~cnnwidgets.backend.methods.get_method`, ``MethodSpec.bind``); the
+parameters of every method are remembered, so switching away from a method
+and back keeps its settings, and Compare uses each method's own. The frozen dataclasses carry one request from the kernel thread to
 the worker and its result back.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import traitlets
 
-from ...errors import LayerNotFoundError, UnsupportedModelError
+from ...backend.methods import get_method
+from ...errors import CNNWidgetsError, LayerNotFoundError, UnsupportedModelError
 from ..common.traits import ArrayTrait, ImageArrayTrait, RequestedClass, checked_colormap
 from ..common.widget import InspectorWidget
-from .controls import BASELINES, CAM_METHODS, GRADIENT_METHODS, METHOD_LABELS, METHODS
+from .methods import available_methods, default_method, is_signed
 
 __all__ = ["SaliencyState", "MapSpec", "MapsRequest", "MapsResult", "COMPARE_KINDS"]
 
@@ -25,12 +29,23 @@ DEFAULT_SIGNED_COLORMAP = "RdBu_r"
 
 @dataclass(frozen=True)
 class MapSpec:
-    """One map to compute: which method, for which class, at which layer."""
+    """One map to compute: which method, with which parameters, for which class, at which layer.
+
+    ``layer`` is "" for a method that explains no layer; ``long`` comes from
+    the method's spec (it reports progress and polls the cancel token).
+    """
 
     title: str
     method: str
     class_index: int
     layer: str
+    params: dict = field(default_factory=dict)
+    long: bool = False
+
+    @property
+    def signed(self):
+        """True if the map keeps its sign (drawn on a diverging colormap)."""
+        return is_signed(self.params)
 
 
 @dataclass(frozen=True)
@@ -40,11 +55,6 @@ class MapsRequest:
     image: np.ndarray
     image_rgba: np.ndarray
     main: MapSpec
-    signed: bool
-    samples: int
-    noise: float
-    steps: int
-    baseline: object
     compare: tuple
 
 
@@ -60,64 +70,94 @@ class SaliencyState(RequestedClass, InspectorWidget):
 
     #: The image explained (read-only float32 ``(H, W, C)`` once set); linkable with other widgets' ``image``.
     image = ImageArrayTrait()
-    #: Attribution method, one of :attr:`available_methods`.
-    method = traitlets.Unicode("vanilla")
+    #: Explanation method, a name from :func:`cnnwidgets.methods` (one of :attr:`available_methods`).
+    method = traitlets.Unicode()
+    #: The selected method's parameters, ``{name: value}``, every one of its ``MethodSpec.params``.
+    #: Set a partial dict to change some (the others keep their values); each method keeps its own.
+    method_params = traitlets.Dict()
     # class_index (the class explained; None: the predicted class) and the read-only
     # predicted_class come from RequestedClass.
     #: The map shown: float32 ``(H, W)`` at input resolution (read-only; ``None`` before the first result).
     heatmap = ArrayTrait(None, allow_none=True, read_only=True)
-    #: Path of the Grad-CAM layer ("" when the model has no spatial layer).
+    #: Path of the layer explained by methods that need one ("" when the model has no spatial layer).
     layer = traitlets.Unicode("")
     #: Opacity of the map over the image, 0 to 1.
     opacity = traitlets.Float(0.6)
     #: Matplotlib colormap of the map (a diverging one for signed maps).
     colormap = traitlets.Unicode(DEFAULT_COLORMAP)
-    #: Gradient methods: keep the sign (sum over channels) instead of the largest magnitude.
-    signed = traitlets.Bool(False)
     #: The colormap's ends sit at this percentile of ``|map|``; larger values saturate.
     clip_percentile = traitlets.Float(99.0)
-    #: SmoothGrad: noisy copies averaged.
-    samples = traitlets.Int(25)
-    #: SmoothGrad: noise standard deviation, as a fraction of the input range.
-    noise = traitlets.Float(0.15)
-    #: Integrated Gradients: steps along the path.
-    steps = traitlets.Int(32)
-    #: Integrated Gradients baseline: "black", "blur", "gray" or "custom" (see ``custom_baseline``).
-    baseline = traitlets.Unicode("black")
     #: Show the Compare tab: several maps side by side.
     compare = traitlets.Bool(False)
     #: What the compared maps differ in: "method", "class" or "layer".
     compare_by = traitlets.Enum(COMPARE_KINDS, default_value="method")
-    #: Methods compared when ``compare_by == "method"``.
+    #: Methods compared when ``compare_by == "method"`` (each with its own parameters).
     compare_methods = traitlets.List(traitlets.Unicode())
     #: Classes compared when ``compare_by == "class"``.
     compare_classes = traitlets.List(traitlets.Int())
-    #: Grad-CAM layers compared when ``compare_by == "layer"``.
+    #: Layers compared when ``compare_by == "layer"`` (with the selected method if it explains a layer).
     compare_layers = traitlets.List(traitlets.Unicode())
 
     # ------------------------------------------------------------- public API
     @property
     def available_methods(self):
-        """Methods this model supports (the CAM methods need a spatial layer)."""
-        return METHODS if self._cam_layers else GRADIENT_METHODS
+        """Names of the catalogue's methods this model can run (those that explain a layer need a spatial one)."""
+        return available_methods(bool(self._cam_layers))
 
     @property
     def cam_layers(self):
-        """Paths of the layers Grad-CAM can use (every spatial layer, nested models included)."""
+        """Paths of the layers a method can explain (every spatial layer, nested models included)."""
         return [r.path for r in self._cam_layers]
 
+    def method_params_of(self, method):
+        """The parameters ``method`` uses here, ``{name: value}`` (its defaults until set)."""
+        return dict(self._params_of(get_method(method).name))
+
+    def set_method_params(self, method, **params):
+        """Set some parameters of any method (e.g. one compared); the others keep their values.
+
+        Raises
+        ------
+        UnknownMethodError, InvalidParameterError
+            From the catalogue, saying which names and values are valid.
+        """
+        spec = get_method(method)
+        bound = spec.bind({**self._params_of(spec.name), **params})
+        if spec.name == self.method:
+            self.method_params = bound
+            return
+        self._params[spec.name] = bound
+        if self.compare and self.compare_by == "method" and spec.name in self.compare_methods:
+            self._request()
+
     # ------------------------------------------------------------ validation
+    @traitlets.default("method")
+    def _default_method(self):
+        return default_method(bool(self._cam_layers))
+
+    @traitlets.default("method_params")
+    def _default_method_params(self):
+        return dict(self._params_of(self.method))
+
     @traitlets.validate("method")
     def _check_method(self, proposal):
-        method = proposal.value
-        if method not in METHODS:
-            raise traitlets.TraitError(
-                f"unknown method {method!r}; use one of {', '.join(METHODS)}"
-            )
-        if method in CAM_METHODS and not self._cam_layers:
-            self.show_message(f"{METHOD_LABELS[method]} is not available: {self._cam_problem}", "warning")
-            return self.method if self.method not in CAM_METHODS else "vanilla"
-        return method
+        try:
+            spec = get_method(proposal.value)
+        except CNNWidgetsError as exc:
+            raise traitlets.TraitError(str(exc)) from None
+        if spec.needs_layer and not self._cam_layers:
+            self.show_message(f"{spec.label} is not available: {self._cam_problem}", "warning")
+            return self.method if self.method in self.available_methods else default_method(False)
+        return spec.name
+
+    @traitlets.validate("method_params")
+    def _check_method_params(self, proposal):
+        spec = get_method(self.method)
+        try:
+            return spec.bind({**self._params_of(spec.name), **proposal.value})
+        except CNNWidgetsError as exc:
+            self.show_error(exc)
+            raise traitlets.TraitError(str(exc)) from None
 
     @traitlets.validate("layer")
     def _check_layer(self, proposal):
@@ -153,29 +193,6 @@ class SaliencyState(RequestedClass, InspectorWidget):
             raise traitlets.TraitError(f"clip_percentile must be between 50 and 100, got {proposal.value}")
         return float(proposal.value)
 
-    @traitlets.validate("samples", "steps")
-    def _check_count(self, proposal):
-        if proposal.value < 1:
-            raise traitlets.TraitError(f"{proposal.trait.name} must be at least 1, got {proposal.value}")
-        return proposal.value
-
-    @traitlets.validate("noise")
-    def _check_noise(self, proposal):
-        if not 0.0 <= proposal.value <= 1.0:
-            raise traitlets.TraitError(f"noise is a fraction of the input range, 0 to 1; got {proposal.value}")
-        return float(proposal.value)
-
-    @traitlets.validate("baseline")
-    def _check_baseline(self, proposal):
-        if proposal.value not in BASELINES:
-            raise traitlets.TraitError(
-                f"unknown baseline {proposal.value!r}; use one of {', '.join(BASELINES)} "
-                "(or set custom_baseline to an image)"
-            )
-        if proposal.value == "custom" and self._custom_baseline is None:
-            raise traitlets.TraitError("no custom baseline yet: set custom_baseline to an image first")
-        return proposal.value
-
     @traitlets.validate("compare_methods")
     def _check_compare_methods(self, proposal):
         methods = list(dict.fromkeys(proposal.value))
@@ -183,7 +200,7 @@ class SaliencyState(RequestedClass, InspectorWidget):
         if bad:
             raise traitlets.TraitError(
                 f"cannot compare {', '.join(map(repr, bad))}: "
-                f"available methods are {', '.join(self.available_methods)}"
+                f"available methods are {', '.join(self.available_methods)} (see cnnwidgets.methods())"
             )
         return methods
 
@@ -206,10 +223,10 @@ class SaliencyState(RequestedClass, InspectorWidget):
         try:
             layers = [r for r in self.inspector.spatial_layers if not r.is_model]
         except UnsupportedModelError as exc:
-            return [], f"Grad-CAM needs the model's layers ({exc}); the gradient methods still work."
+            return [], f"methods that explain a layer need the model's layers ({exc}); the others still work."
         if not layers:
-            return [], ("Grad-CAM and Grad-CAM++ need a layer with spatial (H, W, C) output and this model has "
-                        "none; the gradient methods still work.")
+            return [], ("methods that explain a layer need one with spatial (H, W, C) output and this model has "
+                        "none; the others still work.")
         return layers, ""
 
     def _default_compare_layers(self, count=3):
@@ -229,6 +246,13 @@ class SaliencyState(RequestedClass, InspectorWidget):
             names = self._index_names
         return names
 
-    def _display_signed(self, method):
-        return self.signed and method not in CAM_METHODS
+    def _params_of(self, name):
+        """The remembered parameters of method ``name`` (its defaults the first time)."""
+        if name not in self._params:
+            self._params[name] = get_method(name).bind({})
+        return self._params[name]
+
+    def _display_signed(self):
+        """The selected method's map keeps its sign (a diverging colormap)."""
+        return is_signed(self.method_params)
 

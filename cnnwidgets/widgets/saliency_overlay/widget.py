@@ -1,24 +1,29 @@
-"""SaliencyOverlay: where the network looked, by gradient and by Grad-CAM.
+"""SaliencyOverlay: where the network looked, by any method of the catalogue.
 
 The image, the attribution map and the map laid over the image, side by
 side; a *Compare* tab puts several methods, classes or layers next to each
-other for the same image so that one sees where they agree.
+other for the same image so that one sees where they agree. The methods,
+their labels and their parameter controls come from
+:func:`cnnwidgets.methods`; every map is computed by
+:meth:`Inspector.explain <cnnwidgets.Inspector.explain>`.
 
 The class is assembled from :mod:`.state` (traits and validation),
-:mod:`.compute` (requests and the worker's computation) and :mod:`.view`
-(controls, panels, drawing); this module holds the constructor, the public
-API and the observers that connect them.
+:mod:`.compute` (requests and the worker's computation), :mod:`.layout`
+(controls and panels) and :mod:`.view` (drawing); this module holds the
+constructor, the public API and the observers that connect them.
 """
 
 import numpy as np
 import traitlets
 
+from ...backend.methods import methods
 from ...errors import CNNWidgetsError
 from ...render import image_to_rgba
 from ...render.saliency import display_zoom, is_diverging
 from ..common.runner import WIDGET_WORKER_LINGER, LatestRequestRunner
 from .compute import SaliencyCompute
-from .controls import BASELINES
+from .layout import SaliencyLayout
+from .methods import default_compare_methods
 from .state import DEFAULT_COLORMAP, DEFAULT_SIGNED_COLORMAP, SaliencyState
 from .trust import attach_trust_panels
 from .view import SaliencyView
@@ -26,8 +31,8 @@ from .view import SaliencyView
 __all__ = ["SaliencyOverlay"]
 
 
-class SaliencyOverlay(SaliencyView, SaliencyCompute, SaliencyState):
-    """Show where the network looked: gradient saliency and Grad-CAM over the image.
+class SaliencyOverlay(SaliencyView, SaliencyLayout, SaliencyCompute, SaliencyState):
+    """Show where the network looked: any explanation method of the catalogue, over the image.
 
     Parameters
     ----------
@@ -42,20 +47,24 @@ class SaliencyOverlay(SaliencyView, SaliencyCompute, SaliencyState):
         Maps display images to model inputs (e.g.
         ``keras.applications.mobilenet_v2.preprocess_input``).
     method : str, optional
-        One of :attr:`available_methods`; default ``"gradcam"``, or
-        ``"vanilla"`` for a model without spatial layers.
+        A name from :func:`cnnwidgets.methods` (one of
+        :attr:`available_methods`); default the catalogue's first quick
+        method that explains a layer (Grad-CAM), or its first quick method
+        for a model without spatial layers.
+    method_params : dict, optional
+        Parameters of ``method`` (``MethodSpec.params``), e.g.
+        ``{"samples": 50}``; the others take their defaults.
     class_index : int or str, optional
         Class to explain (index or name); default the predicted class.
     layer : str, optional
-        Grad-CAM layer (name or path); default the last convolution layer.
+        Layer explained by the methods that need one (name or path);
+        default :attr:`Inspector.default_cam_layer`.
     top_k : int
         Number of one-click class buttons.
     **traits
         Initial values of the other traits (``opacity``, ``colormap``,
-        ``signed``, ``clip_percentile``, ``samples``, ``noise``, ``steps``,
-        ``baseline``, ``compare``, ``compare_by``, ``compare_methods``,
-        ``compare_classes``, ``compare_layers``). ``baseline`` may also be
-        an image (a custom Integrated Gradients baseline).
+        ``clip_percentile``, ``compare``, ``compare_by``,
+        ``compare_methods``, ``compare_classes``, ``compare_layers``).
 
     Attributes
     ----------
@@ -73,13 +82,16 @@ class SaliencyOverlay(SaliencyView, SaliencyCompute, SaliencyState):
     >>> import cnnwidgets as cw
     >>> images, labels = cw.demo.digits_samples()
     >>> view = cw.SaliencyOverlay(cw.demo.digits_model(), images[7])
-    >>> view.method = "smoothgrad"
+    >>> [m.name for m in cw.methods("perturbation")]
+    ['scorecam', 'ablationcam', 'rise', 'occlusion']
+    >>> view.method = "rise"
+    >>> view.method_params = {"masks": 500}     # a slider in the widget
     >>> view.wait(); view.heatmap.shape
     (28, 28)
     """
 
-    def __init__(self, model, image, class_names=None, preprocess=None, *, method=None, class_index=None,
-                 layer=None, top_k=5, **traits):
+    def __init__(self, model, image, class_names=None, preprocess=None, *, method=None, method_params=None,
+                 class_index=None, layer=None, top_k=5, **traits):
         super().__init__(model, class_names=class_names, preprocess=preprocess)
         # The worker stays alive between requests (starting a thread per class
         # switch costs a millisecond or more on a busy machine), and the
@@ -88,7 +100,7 @@ class SaliencyOverlay(SaliencyView, SaliencyCompute, SaliencyState):
         self._ready = False
         self._result = None
         self._rendering = None
-        self._custom_baseline = None
+        self._params = {}  # method name -> its bound parameters (see SaliencyState._params_of)
         self._probabilities = None
         self._image_rgba = None
         self._syncing = False
@@ -104,29 +116,27 @@ class SaliencyOverlay(SaliencyView, SaliencyCompute, SaliencyState):
         #: The trust panel (deletion/insertion of the map shown) and the randomization check, see trust.py.
         self.trust, self.cascade = attach_trust_panels(self)
 
-        baseline = traits.pop("baseline", "black")
-        if not isinstance(baseline, str):
-            self.custom_baseline = baseline
-            baseline = "custom"
         unknown = set(traits) - set(self.trait_names())
         if unknown:
-            raise TypeError(f"SaliencyOverlay got unexpected arguments: {', '.join(sorted(unknown))}")
+            parameters = {p.name for spec in methods() for p in spec.params}
+            hint = ("; a method's parameters go in method_params={...} (see cnnwidgets.methods())"
+                    if unknown & parameters else "")
+            raise TypeError(f"SaliencyOverlay got unexpected arguments: {', '.join(sorted(unknown))}{hint}")
 
         self.image = image
-        self.method = method if method is not None else ("gradcam" if self._cam_layers else "vanilla")
+        if method is not None:
+            self.method = method
+        if method_params:
+            self.method_params = method_params
         if class_index is not None:
             self.class_index = class_index
-        self.baseline = baseline
-        self.compare_methods = traits.pop(
-            "compare_methods", [m for m in ("vanilla", "smoothgrad", "integrated_gradients", "gradcam")
-                                if m in self.available_methods]
-        )
+        self.compare_methods = traits.pop("compare_methods", default_compare_methods(bool(self._cam_layers)))
         self.compare_classes = traits.pop("compare_classes", self.class_picker.order[:3])
         self.compare_layers = traits.pop("compare_layers", self._default_compare_layers())
         for name, value in traits.items():
             setattr(self, name, value)
         if self._cam_problem:
-            self.show_message(self._cam_problem, "warning")
+            self.show_message(self._cam_problem[0].upper() + self._cam_problem[1:], "warning")
         self._ready = True
         self.class_picker.select(self.target)
         self._draw_legend()
@@ -149,22 +159,6 @@ class SaliencyOverlay(SaliencyView, SaliencyCompute, SaliencyState):
     def compare_canvases(self):
         """The overlay canvases of the Compare tab, in panel order."""
         return [view.canvas for view in self._compare_views]
-
-    @property
-    def custom_baseline(self):
-        """The custom Integrated Gradients baseline image (setting one selects it)."""
-        return self._custom_baseline
-
-    @custom_baseline.setter
-    def custom_baseline(self, image):
-        from ...backend.images import as_image
-
-        self._custom_baseline = np.array(as_image(image, self.inspector.input_shape), np.float32)
-        self._baseline_menu.options = [(label, key) for key, label in BASELINES.items()]
-        if self.baseline == "custom":
-            self._request()
-        else:
-            self.baseline = "custom"
 
     def stop(self):
         """Stop the running computation (the Stop button); the last map stays shown."""
@@ -215,25 +209,32 @@ class SaliencyOverlay(SaliencyView, SaliencyCompute, SaliencyState):
 
     @traitlets.observe("method")
     def _method_changed(self, change):
-        self._show_method_controls()
+        with self._one_request():
+            self.method_params = self._params_of(change.new)  # the new method's own parameters
+            self._show_method_controls()
+            self._match_colormap()
+            self._request()
+
+    @traitlets.observe("method_params")
+    def _method_params_changed(self, change):
+        self._params[self.method] = change.new
+        if change.new:
+            self._param_controls_for(self.method).set_values(change.new)
         self._match_colormap()
         self._request()
 
-    @traitlets.observe("layer", "samples", "noise", "steps", "baseline", "compare_by", "compare_methods",
-                       "compare_classes", "compare_layers")
+    @traitlets.observe("layer", "compare_by", "compare_methods", "compare_classes", "compare_layers")
     def _settings_changed(self, change):
-        if change.name in ("compare_by",):
-            self._show_compare_choices()
-        self._request()
-
-    @traitlets.observe("signed")
-    def _signed_changed(self, change):
-        self._match_colormap()
+        if change.name in ("compare_by", "layer"):
+            if hasattr(self, "_compare_note"):  # (the layer is set before the controls are built)
+                self._show_compare_choices()
+        else:
+            self._show_stop()
         self._request()
 
     def _match_colormap(self):
         """A signed map needs a diverging colormap centred on zero; an absolute one a sequential map."""
-        signed = self._display_signed(self.method)
+        signed = self._display_signed()
         if signed and not is_diverging(self.colormap):
             self.colormap = DEFAULT_SIGNED_COLORMAP
         elif not signed and is_diverging(self.colormap):
@@ -244,6 +245,7 @@ class SaliencyOverlay(SaliencyView, SaliencyCompute, SaliencyState):
     @traitlets.observe("compare")
     def _compare_changed(self, change):
         self._tabs.selected_index = 1 if change.new else 0
+        self._show_stop()
         self._request()
 
     @traitlets.observe("opacity", "colormap", "clip_percentile")

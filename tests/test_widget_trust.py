@@ -27,7 +27,7 @@ def digits():
 @pytest.fixture
 def view(digits):
     model, images = digits
-    widget = SaliencyOverlay(model, images[42], class_names=demo.DIGIT_CLASS_NAMES, samples=4, steps=6)
+    widget = SaliencyOverlay(model, images[42], class_names=demo.DIGIT_CLASS_NAMES)
     settle(widget)
     yield widget
     widget.stop()
@@ -60,7 +60,7 @@ def test_panel_shows_the_curves_of_the_map_shown(view):
     assert "Tomsett" in view.trust.summary.value
 
 
-@pytest.mark.parametrize("change", ["method", "class_index", "layer", "samples"])
+@pytest.mark.parametrize("change", ["method", "class_index", "layer", "method_params"])
 def test_recomputed_when_the_map_changes(view, change):
     before = view.trust.results["deletion"]
     if change == "method":
@@ -73,7 +73,7 @@ def test_recomputed_when_the_map_changes(view, change):
         view.method = "smoothgrad"
         settle(view)
         before = view.trust.results["deletion"]
-        view.samples = 7
+        view.method_params = {**view.method_params, "samples": 7}
     settle(view)
     after = view.trust.results["deletion"]
     assert after is not before
@@ -155,12 +155,14 @@ def test_cascade_strip_chart_and_large_view(view, digits):
 
 
 def test_cascade_error_is_shown_not_raised(view):
-    view.method = "vanilla"
+    view.method = "smoothgrad"
+    view.method_params = {**view.method_params, "samples": 3}
     settle(view)
     view.cascade.steps = 2
     view.cascade.run()
     view.cascade.wait()
-    assert view.cascade.result.method == "vanilla"
+    assert view.cascade.result.method == "smoothgrad"
+    np.testing.assert_allclose(view.cascade.result.maps[0], view.heatmap, atol=1e-5)  # the overlay's parameters
     view.cascade._context = lambda: {"image": view.image, "method": "nope", "class_index": 0, "layer": ""}
     view.cascade.run()
     view.cascade.wait()

@@ -23,18 +23,11 @@ from ..common.runner import WIDGET_WORKER_LINGER, LatestRequestRunner
 from ..common.thumbnails import SELECTED_COLOUR
 from .panels import TitledCanvas
 
-__all__ = ["CascadePanel", "catalogue_method"]
+__all__ = ["CascadePanel"]
 
-#: Widget method names that differ from the catalogue's.
-_ALIASES = {"gradcam++": "gradcam_plus_plus"}
 _THUMB = 84
 #: Line colours of the Spearman and SSIM curves.
 _SIMILARITY_COLOURS = ("#4c78a8", "#f58518")
-
-
-def catalogue_method(name):
-    """The catalogue name of a method as the overlay names it."""
-    return _ALIASES.get(name, name)
 
 
 class CascadePanel(widgets.VBox):
@@ -44,7 +37,7 @@ class CascadePanel(widgets.VBox):
     ----------
     inspector : Inspector
     context : callable
-        ``context() -> dict(image=, method=, class_index=, layer=, colormap=)``
+        ``context() -> dict(image=, method=, class_index=, layer=, params=, colormap=)``
         read from the overlay when Run is clicked.
 
     Attributes
@@ -118,7 +111,7 @@ class CascadePanel(widgets.VBox):
     def run(self):
         """Compute the cascade for the overlay's current method, class and layer (on the worker)."""
         context = dict(self._context())
-        method = catalogue_method(context["method"])
+        method = context["method"]
         steps = self.steps
 
         def compute(cancel):
@@ -127,7 +120,7 @@ class CascadePanel(widgets.VBox):
 
             result = self.inspector.randomization_cascade(
                 context["image"], method, context["class_index"], context.get("layer") or None, steps=steps,
-                progress=progress, cancel=cancel)
+                progress=progress, cancel=cancel, **context.get("params", {}))
             return context, result
 
         self._runner.submit(compute, self._show, self._show_error)
@@ -146,7 +139,8 @@ class CascadePanel(widgets.VBox):
         if self.result is None or self._shown is None:
             return
         now = self._context()
-        same = (catalogue_method(now["method"]) == self.result.method and now["class_index"] == self.result.class_index
+        same = (now["method"] == self.result.method and now["class_index"] == self.result.class_index
+                and _same_params(now.get("params", {}), self._shown.get("params", {}))
                 and (now.get("layer") or "") == (self._shown.get("layer") or "")
                 and np.array_equal(now["image"], self._shown["image"]))
         self.stale = not same
@@ -226,6 +220,12 @@ class CascadePanel(widgets.VBox):
     def _show_error(self, exc):
         text = str(exc) if isinstance(exc, CNNWidgetsError) else f"{type(exc).__name__}: {exc}"
         self.note.value = f"<span class='cnnwidgets-error' style='color:#b3261e'>{html.escape(text)}</span>"
+
+
+def _same_params(a, b):
+    """Equal method parameters (a baseline image compares by content)."""
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) if isinstance(a[k], np.ndarray) else a[k] == b[k]
+                                        for k in a)
 
 
 def _step_title(result, step, long=False):

@@ -232,7 +232,7 @@ def attach_trust_panels(overlay):
 
     def context():
         return {"image": overlay.image, "method": overlay.method, "class_index": overlay.target,
-                "layer": overlay.layer, "colormap": overlay.colormap}
+                "layer": overlay.layer, "params": dict(overlay.method_params), "colormap": overlay.colormap}
 
     trust = TrustPanel(overlay.inspector)
     cascade = CascadePanel(overlay.inspector, context)

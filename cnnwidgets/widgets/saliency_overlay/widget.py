@@ -162,11 +162,19 @@ class SaliencyOverlay(SaliencyView, SaliencyLayout, SaliencyCompute, SaliencySta
 
     def stop(self):
         """Stop the running computation (the Stop button); the last map stays shown."""
+        self.trust.stop()
+        self.cascade.stop()
         if not self._runner.busy:
             return
         super().stop()  # returns after a draw under way, so that this message stays
         self.show_message("Stopped. The map shown is from the previous settings; "
                           "change any setting to compute again.", "warning")
+
+    def wait(self, timeout=60):
+        """Block until the map and its trust panel's measurements are drawn (for scripts and tests)."""
+        super().wait(timeout)
+        self.trust.wait(timeout)
+        self.cascade.wait(timeout)
 
     def _show_result(self, result):
         super()._show_result(result)

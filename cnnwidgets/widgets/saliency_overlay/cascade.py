@@ -186,9 +186,8 @@ class CascadePanel(widgets.VBox):
         for step, (view, rgba) in enumerate(zip(self.step_views, self._renderings)):
             view.canvas.zoom = zoom
             view.canvas.show(rgba)
+            view.fit_title()
             view.title = _step_title(result, step)
-            view.title_label.layout.width = f"{max(_THUMB, int(width * zoom))}px"
-            view.title_label.layout.overflow = "hidden"
         self._strip.children = tuple(self.step_views)
         if self._chart_row not in self.children:
             self.children = (*self.children, self._chart_row)
@@ -197,6 +196,7 @@ class CascadePanel(widgets.VBox):
             self._lines.x = [steps, steps]
             self._lines.y = [result.spearman, result.ssim]
         self.large_view.canvas.zoom = display_zoom(height, width, largest=240)
+        self.large_view.fit_title()
         name = self.inspector.class_name(result.class_index)
         label = get_method(result.method).label
         spearman, ssim = (f"<b style='color:{colour}'>{what}</b>" for colour, what in zip(_SIMILARITY_COLOURS,
@@ -235,5 +235,5 @@ def _step_title(result, step, long=False):
     if step == len(result.labels) - 1 and not long:
         return f"{text} (all)"
     if long:
-        text = f"step {step}: down to {result.randomized[step][-1]} randomized \u00b7 rho {result.spearman[step]:.2f}"
+        text = f"step {step}: +{result.randomized[step][-1]} \u00b7 Spearman {result.spearman[step]:.2f}"
     return text

@@ -258,8 +258,9 @@ def bench_model(which, repeats, occlusion_repeats, log):
             forward(batch).numpy()
 
     def prime_map():
-        # New map parameters on an image already shown: input and its
-        # prediction (the baseline probability) are cached, the map is not.
+        # New map parameters on an image already shown: the input and its
+        # prediction are cached, the map is not (it takes its base score in
+        # its first batch, one extra row).
         insp.clear_cache()
         insp.predict(image)
 

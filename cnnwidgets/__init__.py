@@ -46,6 +46,9 @@ _LAZY = {
     "OcclusionPainter": "cnnwidgets.widgets",
     "SaliencyOverlay": "cnnwidgets.widgets",
     "Explorer": "cnnwidgets.widgets",
+    "audit": "cnnwidgets.backend.audit",
+    "AuditResult": "cnnwidgets.backend.audit",
+    "AuditBrowser": "cnnwidgets.widgets",
 }
 
 __all__ = [

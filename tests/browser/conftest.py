@@ -1194,6 +1194,7 @@ README_SCREENSHOTS = {
     "theme-dark-occlusion-painter": "theme_dark_occlusion.png",
     "trust-lab-panel": "trust_panel.png",
     "trust-lab-cascade": "randomization_cascade.png",
+    "audit-browser-lab-clusters": "audit_browser.png",
 }
 README_SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 

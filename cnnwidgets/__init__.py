@@ -15,6 +15,7 @@ from .errors import (
     CNNWidgetsError,
     InvalidImageError,
     InvalidParameterError,
+    InvalidMapError,
     JobCancelled,
     LayerNotFoundError,
     MissingDependencyError,
@@ -22,6 +23,7 @@ from .errors import (
     UnknownMethodError,
     PreprocessError,
     PrivateAPIError,
+    UnknownMetricError,
     UnsupportedModelError,
 )
 
@@ -36,6 +38,9 @@ _LAZY = {
     "DrillDown": "cnnwidgets.backend.incremental",
     "MethodSpec": "cnnwidgets.backend.methods",
     "ParamSpec": "cnnwidgets.backend.methods",
+    "MetricSpec": "cnnwidgets.backend.metrics",
+    "EvaluationResult": "cnnwidgets.backend.metrics",
+    "CascadeResult": "cnnwidgets.backend.randomization",
     "LayerBrowser": "cnnwidgets.widgets",
     "FilterGrid": "cnnwidgets.widgets",
     "OcclusionPainter": "cnnwidgets.widgets",
@@ -59,11 +64,15 @@ __all__ = [
     "UnsupportedModelError",
     "UnknownMethodError",
     "JobCancelled",
+    "UnknownMetricError",
+    "InvalidMapError",
     "methods",
     "get_method",
     "PreprocessError",
     "MissingDependencyError",
     "PrivateAPIError",
+    "metrics",
+    "get_metric",
     *_LAZY,
 ]
 
@@ -93,6 +102,34 @@ def get_method(name):
     from .backend.methods import get_method as catalogue_get_method
 
     return catalogue_get_method(name)
+
+
+def metrics(curve=None):
+    """The catalogue of faithfulness metrics, as :class:`MetricSpec` objects.
+
+    Parameters
+    ----------
+    curve : bool, optional
+        Only the metrics that record a curve (``True``: deletion, insertion,
+        ROAD) or only the single-number ones (``False``).
+
+    Returns
+    -------
+    tuple of MetricSpec
+        Name, label, ``params`` (``ParamSpec``), ``higher_is_better``,
+        description and paper of each metric that :meth:`Inspector.evaluate`
+        accepts.
+    """
+    from .backend.metrics import metrics as catalogue_metrics
+
+    return catalogue_metrics(curve)
+
+
+def get_metric(name):
+    """The :class:`MetricSpec` called ``name``; raises :class:`UnknownMetricError` listing the valid names."""
+    from .backend.metrics import get_metric as catalogue_get_metric
+
+    return catalogue_get_metric(name)
 
 
 def __getattr__(name):

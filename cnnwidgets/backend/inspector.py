@@ -18,19 +18,22 @@ from ..errors import (
     UnsupportedModelError,
 )
 from .cache import ResultCache
+from .evaluating import EvaluateMethods
 from .explaining import ExplainMethods
 from .gradients import SALIENCY_METHODS, GradientMethods
 from .graph import CAPTURE_ALL, LOGITS, ModelGraph, _is_container
 from .images import as_image, image_key
 from .maximization import MaximizationMethods, MaximizationResult
 from .occluding import OcclusionMethods, OcclusionStats
+from .randomization import RandomizationMethods
 
 __all__ = ["Inspector", "MaximizationResult", "SALIENCY_METHODS"]
 
 _INSPECTORS_ATTR = "_cnnwidgets_inspectors"
 
 
-class Inspector(ExplainMethods, OcclusionMethods, GradientMethods, MaximizationMethods):
+class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, OcclusionMethods, GradientMethods,
+                MaximizationMethods):
     """Bind a Keras model once and compute what the widgets show, as numpy.
 
     Every widget on the same model shares one inspector (see :meth:`for_model`)

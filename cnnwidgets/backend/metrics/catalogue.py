@@ -8,20 +8,19 @@ is the one entry point that looks a metric up here, checks its parameters and
 calls it; widgets build their pickers from :func:`metrics`. No TensorFlow here.
 """
 
-import difflib
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...errors import InvalidParameterError, UnknownMetricError
-from ..methods.catalogue import ParamSpec
+from ...errors import UnknownMetricError
+from ..catalogue import ParamSpec, Registry, TakesParams
 
 __all__ = ["MetricSpec", "MetricOutput", "EvaluationResult", "register", "metric", "metrics", "get_metric",
            "compute_function", "ParamSpec"]
 
 
 @dataclass(frozen=True)
-class MetricSpec:
+class MetricSpec(TakesParams):
     """What the catalogue knows about one faithfulness metric.
 
     Attributes
@@ -54,35 +53,13 @@ class MetricSpec:
     paper: str = ""
     url: str = ""
 
-    @property
-    def defaults(self):
-        """``{name: default}`` of every parameter."""
-        return {p.name: p.default for p in self.params}
-
-    def param(self, name):
-        """The :class:`ParamSpec` called ``name``."""
-        for spec in self.params:
-            if spec.name == name:
-                return spec
-        raise InvalidParameterError(self._unknown_message(name))
-
-    def bind(self, params):
-        """Check ``params`` against the specs and fill in defaults (InvalidParameterError if wrong)."""
-        names = {p.name for p in self.params}
-        unknown = [name for name in params if name not in names]
-        if unknown:
-            raise InvalidParameterError(self._unknown_message(unknown[0]))
-        return {p.name: p.validate(params[p.name]) if p.name in params else p.default for p in self.params}
+    _noun = "metric "
 
     def better_is_higher(self, params=None):
         """Whether a higher score is better, for these (bound) parameters."""
         if callable(self.higher_is_better):
             return bool(self.higher_is_better(self.bind(params or {})))
         return bool(self.higher_is_better)
-
-    def _unknown_message(self, name):
-        valid = ", ".join(p.name for p in self.params) or "none"
-        return f"metric {self.label} ({self.name}) takes no parameter {name!r}; its parameters are: {valid}"
 
 
 @dataclass(frozen=True)
@@ -139,35 +116,7 @@ class EvaluationResult:
         return f"EvaluationResult({self.metric}={self.score:.4f}, {arrow} is better, class {self.class_index}{points})"
 
 
-class _Catalogue:
-    """Registered metrics in registration order (one instance, filled at import)."""
-
-    def __init__(self):
-        self.specs = {}
-        self.functions = {}
-
-    def register(self, spec, compute):
-        if not isinstance(spec, MetricSpec) or not callable(compute):
-            raise TypeError("register(spec, compute) takes a MetricSpec and a callable")
-        if spec.name in self.specs:
-            raise ValueError(f"a metric named {spec.name!r} is already registered")
-        self.specs[spec.name] = spec
-        self.functions[spec.name] = compute
-        return spec
-
-    def get(self, name):
-        spec = self.specs.get(name) if isinstance(name, str) else None
-        if spec is None:
-            names = list(self.specs)
-            close = difflib.get_close_matches(str(name), names, n=2, cutoff=0.6)
-            hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
-            raise UnknownMetricError(
-                f"unknown metric {name!r}{hint}; use one of: {', '.join(names)} (see cnnwidgets.metrics())"
-            )
-        return spec
-
-
-_CATALOGUE = _Catalogue()
+_CATALOGUE = Registry(MetricSpec, "metric", UnknownMetricError, "cnnwidgets.metrics()")
 
 
 def register(spec, compute):
@@ -177,12 +126,7 @@ def register(spec, compute):
 
 def metric(spec):
     """Decorator form of :func:`register`."""
-
-    def decorate(compute):
-        register(spec, compute)
-        return compute
-
-    return decorate
+    return _CATALOGUE.decorator(spec)
 
 
 def metrics(curve=None):
@@ -197,4 +141,4 @@ def get_metric(name):
 
 def compute_function(name):
     """The function registered for metric ``name`` (for :meth:`Inspector.evaluate`)."""
-    return _CATALOGUE.functions[get_metric(name).name]
+    return _CATALOGUE.function(name)

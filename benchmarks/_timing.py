@@ -163,3 +163,20 @@ def make_floors(model, input_shape):
         return tape.gradient(score, x)
 
     return forward, forward_backward
+
+
+def table_footer(rows, traces):
+    """The lines under a ratio table: traces per compiled function, noisy rows, misses.
+
+    ``rows`` have ``name``, ``noisy`` and ``passed`` (None when the row has no
+    target); ``traces`` is the inspector's ``trace_counts``.
+    """
+    lines = ["   traces per compiled inspector function (1 each = no retracing): "
+             + ", ".join(f"{k}={v}" for k, v in sorted(traces.items()))]
+    noisy = [r.name for r in rows if r.noisy]
+    if noisy:
+        lines.append("   (noisy) = ratio of medians and median of paired ratios differ by >15%: "
+                     "the machine was busy; rerun with more --repeats before trusting: " + ", ".join(noisy))
+    misses = [r for r in rows if r.passed is False]
+    lines.append(f"   {len(misses)} MISS" + (": " + ", ".join(r.name for r in misses) if misses else ""))
+    return lines

@@ -35,7 +35,7 @@ sys.path.insert(1, str(HERE.parent))  # the repository root, for an uninstalled 
 
 import numpy as np  # noqa: E402
 
-from _timing import format_table, interleaved, machine_header, make_floors  # noqa: E402
+from _timing import format_table, interleaved, machine_header, make_floors, table_footer  # noqa: E402
 
 #: Default repeats per model (``--repeats`` overrides both). The digits model
 #: runs in well under a millisecond, so it needs many samples for a stable
@@ -258,8 +258,9 @@ def bench_model(which, repeats, occlusion_repeats, log):
             forward(batch).numpy()
 
     def prime_map():
-        # New map parameters on an image already shown: input and its
-        # prediction (the baseline probability) are cached, the map is not.
+        # New map parameters on an image already shown: the input and its
+        # prediction are cached, the map is not (it takes its base score in
+        # its first batch, one extra row).
         insp.clear_cache()
         insp.predict(image)
 
@@ -312,15 +313,8 @@ def report(result):
         "",
         format_table(HEADER, [r.cells() for r in result["rows"]]),
         "",
-        "   traces per compiled inspector function (1 each = no retracing): "
-        + ", ".join(f"{k}={v}" for k, v in sorted(result["traces"].items())),
     ]
-    noisy = [r.name for r in result["rows"] if r.noisy]
-    if noisy:
-        lines.append("   (noisy) = ratio of medians and median of paired ratios differ by >15%: "
-                     "the machine was busy; rerun with more --repeats before trusting: " + ", ".join(noisy))
-    misses = [r for r in result["rows"] if r.passed is False]
-    lines.append(f"   {len(misses)} MISS" + (": " + ", ".join(r.name for r in misses) if misses else ""))
+    lines += table_footer(result["rows"], result["traces"])
     return "\n".join(lines)
 
 

@@ -42,7 +42,7 @@ sys.path.insert(1, str(HERE.parent))  # the repository root, for an uninstalled 
 
 import numpy as np  # noqa: E402
 
-from _timing import format_table, interleaved, machine_header, make_floors  # noqa: E402
+from _timing import format_table, interleaved, machine_header, make_floors, table_footer  # noqa: E402
 from bench_backend import HEADER, Row, cycle, load_model  # noqa: E402
 
 #: Timed calls per model for one-pass methods; long methods use a fifth (at least 3).
@@ -187,15 +187,8 @@ def report(result):
         "",
         format_table(HEADER, [r.cells() for r in result["rows"]]),
         "",
-        "   traces per compiled inspector function (1 each = no retracing): "
-        + ", ".join(f"{k}={v}" for k, v in sorted(result["traces"].items())),
     ]
-    noisy = [r.name for r in result["rows"] if r.noisy]
-    if noisy:
-        lines.append("   (noisy) = ratio of medians and median of paired ratios differ by >15%: rerun with more "
-                     "--repeats before trusting: " + ", ".join(noisy))
-    misses = [r for r in result["rows"] if r.passed is False]
-    lines.append(f"   {len(misses)} MISS" + (": " + ", ".join(r.name for r in misses) if misses else ""))
+    lines += table_footer(result["rows"], result["traces"])
     return "\n".join(lines)
 
 

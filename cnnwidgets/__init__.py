@@ -9,12 +9,13 @@
 
 import importlib
 
-from . import demo
+from . import callbacks, demo
 from .errors import (
     ClassNotFoundError,
     CNNWidgetsError,
     InvalidImageError,
     InvalidParameterError,
+    InvalidMapError,
     JobCancelled,
     LayerNotFoundError,
     MissingDependencyError,
@@ -24,6 +25,7 @@ from .errors import (
     PrivateAPIError,
     InvalidTargetError,
     NotAClassifierError,
+    UnknownMetricError,
     UnsupportedModelError,
 )
 
@@ -38,17 +40,25 @@ _LAZY = {
     "DrillDown": "cnnwidgets.backend.incremental",
     "MethodSpec": "cnnwidgets.backend.methods",
     "ParamSpec": "cnnwidgets.backend.methods",
+    "MetricSpec": "cnnwidgets.backend.metrics",
+    "EvaluationResult": "cnnwidgets.backend.metrics",
+    "CascadeResult": "cnnwidgets.backend.randomization",
     "LayerBrowser": "cnnwidgets.widgets",
     "FilterGrid": "cnnwidgets.widgets",
     "OcclusionPainter": "cnnwidgets.widgets",
     "SaliencyOverlay": "cnnwidgets.widgets",
     "Explorer": "cnnwidgets.widgets",
+    "audit": "cnnwidgets.backend.audit",
+    "AuditResult": "cnnwidgets.backend.audit",
+    "AuditBrowser": "cnnwidgets.widgets",
+    "TrainingCurves": "cnnwidgets.widgets.training",
 }
 # Public submodules served lazily: ``cw.targets.Region(...)``.
 _LAZY_MODULES = {"targets": "cnnwidgets.targets"}
 
 __all__ = [
     "demo",
+    "callbacks",
     "CNNWidgetsError",
     "InvalidImageError",
     "InvalidParameterError",
@@ -58,6 +68,8 @@ __all__ = [
     "UnsupportedModelError",
     "UnknownMethodError",
     "JobCancelled",
+    "UnknownMetricError",
+    "InvalidMapError",
     "methods",
     "get_method",
     "PreprocessError",
@@ -66,6 +78,8 @@ __all__ = [
     "InvalidTargetError",
     "NotAClassifierError",
     "targets",
+    "metrics",
+    "get_metric",
     *_LAZY,
 ]
 
@@ -95,6 +109,34 @@ def get_method(name):
     from .backend.methods import get_method as catalogue_get_method
 
     return catalogue_get_method(name)
+
+
+def metrics(curve=None):
+    """The catalogue of faithfulness metrics, as :class:`MetricSpec` objects.
+
+    Parameters
+    ----------
+    curve : bool, optional
+        Only the metrics that record a curve (``True``: deletion, insertion,
+        ROAD) or only the single-number ones (``False``).
+
+    Returns
+    -------
+    tuple of MetricSpec
+        Name, label, ``params`` (``ParamSpec``), ``higher_is_better``,
+        description and paper of each metric that :meth:`Inspector.evaluate`
+        accepts.
+    """
+    from .backend.metrics import metrics as catalogue_metrics
+
+    return catalogue_metrics(curve)
+
+
+def get_metric(name):
+    """The :class:`MetricSpec` called ``name``; raises :class:`UnknownMetricError` listing the valid names."""
+    from .backend.metrics import get_metric as catalogue_get_metric
+
+    return catalogue_get_metric(name)
 
 
 def __getattr__(name):

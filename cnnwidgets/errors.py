@@ -20,6 +20,8 @@ __all__ = [
     "PrivateAPIError",
     "InvalidTargetError",
     "NotAClassifierError",
+    "UnknownMetricError",
+    "InvalidMapError",
 ]
 
 
@@ -89,3 +91,14 @@ class PrivateAPIError(CNNWidgetsError, RuntimeError):
 
     Its message names the installed version; see :mod:`cnnwidgets.compat`.
     """
+
+
+class UnknownMetricError(InvalidParameterError, LookupError):
+    """A faithfulness metric name is not in the catalogue (see ``cnnwidgets.metrics()``)."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidMapError(CNNWidgetsError, ValueError):
+    """A saliency map given for evaluation has the wrong shape or non-finite values."""

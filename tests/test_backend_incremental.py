@@ -394,3 +394,16 @@ def test_auto_computes_in_full_until_the_incremental_pass_is_compiled(small_cnn)
     assert insp.occlusion_stats.sweep.mode == "incremental"
     np.testing.assert_allclose(got, want, atol=1e-6)
     assert insp.trace_counts["incremental"] == 1
+
+
+def test_auto_stops_using_a_plan_measured_slower_than_full(small_cnn):
+    model, image = small_cnn
+    insp = cw.Inspector(model)
+    insp.occlusion_map(image, 3, patch=6, stride=3, method="incremental")
+    plan = insp._incremental.plan((6, 6))
+    assert plan.speedups["sweep"] == insp.occlusion_stats.sweep.speedup
+    plan.speedups["sweep"] = 0.5  # as if incremental had lost on this machine
+    insp.clear_cache()
+    insp.occlusion_map(image, 3, patch=6, stride=3)
+    run = insp.occlusion_stats.sweep
+    assert run.mode == "full" and "0.50x of full speed" in run.reason and "0.50x" in run.summary()

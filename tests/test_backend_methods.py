@@ -605,3 +605,21 @@ def test_saliency_and_gradcam_are_shortcuts_over_explain(tiny):
     np.testing.assert_array_equal(insp.gradcam(image, 3, plus_plus=True, upsample=False),
                                   insp.explain(image, "gradcam_plus_plus", 3, upsample=False))
     assert cw.backend.SALIENCY_METHODS == ("vanilla", "smoothgrad", "integrated_gradients", "gradient_x_input")
+
+
+def test_both_catalogues_share_one_registry_that_refuses_duplicates_and_strangers():
+    """Methods and metrics register through backend.catalogue.Registry; its guards hold for both."""
+    from cnnwidgets.backend.methods import catalogue as method_catalogue
+    from cnnwidgets.backend.metrics import catalogue as metric_catalogue
+
+    gradcam = method_catalogue.get_method("gradcam")
+    deletion = metric_catalogue.get_metric("deletion")
+    with pytest.raises(ValueError, match="explanation method 'gradcam' is already registered"):
+        method_catalogue.register(gradcam, lambda inspector, request: None)
+    with pytest.raises(ValueError, match="metric 'deletion' is already registered"):
+        metric_catalogue.register(deletion, lambda inspector, request: None)
+    with pytest.raises(TypeError, match="takes a MethodSpec"):
+        method_catalogue.register(deletion, lambda inspector, request: None)
+    with pytest.raises(TypeError, match="takes a MetricSpec"):
+        metric_catalogue.register(gradcam, lambda inspector, request: None)
+    assert method_catalogue.methods() == tuple(method_catalogue.get_method(s.name) for s in method_catalogue.methods())

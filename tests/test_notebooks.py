@@ -29,7 +29,7 @@ TIMEOUT_S = 300
 #: Markup of ``InspectorWidget.show_error`` (see ``cnnwidgets/widgets/base.py``).
 WIDGET_ERROR_MARK = 'class="cnnwidgets-error"'
 #: The lessons every checkout must have (the glob would quietly run none if they went missing).
-REQUIRED = ("00_tour.ipynb", "05_tank_story.ipynb", "06_your_own_model.ipynb")
+REQUIRED = ("00_tour.ipynb", "05_tank_story.ipynb", "06_your_own_model.ipynb", "07_which_map_to_trust.ipynb")
 
 
 @pytest.fixture(scope="module")

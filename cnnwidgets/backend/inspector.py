@@ -19,19 +19,22 @@ from ..errors import (
     UnsupportedModelError,
 )
 from .cache import ResultCache
+from .evaluating import EvaluateMethods
 from .explaining import ExplainMethods
 from .gradients import SALIENCY_METHODS, GradientMethods
 from .graph import CAPTURE_ALL, LOGITS, ModelGraph, _is_container
 from .images import as_image, image_key
 from .maximization import MaximizationMethods, MaximizationResult
 from .occluding import OcclusionMethods, OcclusionStats
+from .randomization import RandomizationMethods
 
 __all__ = ["Inspector", "MaximizationResult", "SALIENCY_METHODS"]
 
 _INSPECTORS_ATTR = "_cnnwidgets_inspectors"
 
 
-class Inspector(ExplainMethods, OcclusionMethods, GradientMethods, MaximizationMethods):
+class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, OcclusionMethods, GradientMethods,
+                MaximizationMethods):
     """Bind a Keras model once and compute what the widgets show, as numpy.
 
     Every widget on the same model shares one inspector (see :meth:`for_model`)
@@ -571,6 +574,44 @@ class Inspector(ExplainMethods, OcclusionMethods, GradientMethods, MaximizationM
     def clear_cache(self):
         """Forget every cached result (compiled functions are kept)."""
         self._cache.clear()
+
+    # ----------------------------------------------------------------- weights
+    @property
+    def weights_version(self):
+        """Names the weights that results are computed from now (part of every cache key).
+
+        ``0`` for the weights the model had when bound; each
+        :meth:`weights_changed` gives a new one.
+        """
+        return self._cache.version
+
+    def weights_changed(self, version=None):
+        """Tell the inspector that the model's weights changed (e.g. ``fit`` ran, or weights were loaded).
+
+        Results cached for other weights are never returned again for these
+        (they stay cached under their own version until the LRU bound drops
+        them). Nothing is recompiled: the compiled functions read the
+        variables, so they compute with the new values without retracing.
+
+        Parameters
+        ----------
+        version : hashable, optional
+            A name for the new weights. Default: a new integer. Passing the
+            version of weights seen before (e.g. an epoch being replayed, once
+            its weights are back in the model) finds their cached results
+            again; the caller must make sure the weights really are the same.
+
+        Returns
+        -------
+        hashable
+            The new :attr:`weights_version`.
+        """
+        with self._functions_lock:
+            if version is None:
+                self._version_counter = getattr(self, "_version_counter", 0) + 1
+                version = self._version_counter
+            self._cache.version = version
+        return version
 
     def _require_graph(self, what):
         if self.graph is None:

@@ -12,7 +12,7 @@
 from .digits import DIGIT_CLASS_NAMES, build_digits_model, digits_model, digits_samples
 from .optional import require
 from .scenes import SEGMENT_CLASS_NAMES, tank_centres, tank_scenes, train_tank_locator, train_tank_segmenter
-from .tank import TANK_CLASS_NAMES, build_tank_model, tank_data, train_tank_model
+from .tank import TANK_CLASS_NAMES, build_tank_model, tank_data, tank_sky_mask, train_tank_model
 
 __all__ = [
     "DIGIT_CLASS_NAMES",
@@ -22,6 +22,7 @@ __all__ = [
     "TANK_CLASS_NAMES",
     "build_tank_model",
     "tank_data",
+    "tank_sky_mask",
     "train_tank_model",
     "require",
     "SEGMENT_CLASS_NAMES",

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..compat import load_keras
 
-__all__ = ["TANK_CLASS_NAMES", "tank_data", "build_tank_model", "train_tank_model"]
+__all__ = ["TANK_CLASS_NAMES", "tank_data", "tank_sky_mask", "build_tank_model", "train_tank_model"]
 
 #: Class names of the tank data set, in label order.
 TANK_CLASS_NAMES = ("forest", "tank")
@@ -113,6 +113,17 @@ def tank_data(n=400, confounded=True, seed=0):
         scene += rng.normal(0, 0.02, scene.shape)
         images[i] = np.clip(scene * 255 + 0.5, 0, 255).astype(np.uint8)
     return images, labels
+
+
+def tank_sky_mask():
+    """The sky region of every :func:`tank_data` scene: a boolean ``(32, 32)`` mask (the top rows).
+
+    For measuring how much of an explanation falls on the sky; the audit
+    itself is never told about it.
+    """
+    mask = np.zeros((_SIZE, _SIZE), bool)
+    mask[:_HORIZON] = True
+    return mask
 
 
 def build_tank_model():

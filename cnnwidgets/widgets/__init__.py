@@ -19,6 +19,7 @@ _WIDGETS = {
     "OcclusionPainter": "cnnwidgets.widgets.occlusion_painter",
     "SaliencyOverlay": "cnnwidgets.widgets.saliency_overlay",
     "Explorer": "cnnwidgets.widgets.explorer",
+    "AuditBrowser": "cnnwidgets.widgets.audit_browser",
 }
 
 __all__ = list(_WIDGETS)

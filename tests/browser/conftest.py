@@ -1192,6 +1192,9 @@ README_SCREENSHOTS = {
     "theme-light-layer-browser": "theme_light.png",
     "theme-dark-layer-browser": "theme_dark.png",
     "theme-dark-occlusion-painter": "theme_dark_occlusion.png",
+    "trust-lab-panel": "trust_panel.png",
+    "trust-lab-cascade": "randomization_cascade.png",
+    "audit-browser-lab-clusters": "audit_browser.png",
 }
 README_SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 

@@ -9,7 +9,8 @@ uses the first visible widget of each kind once, as a person would:
   the diagram highlight and the feature maps change);
 * FilterGrid: the next page (or, for a one-page layer, a click on a tile);
 * OcclusionPainter: drag the occluder across the image;
-* SaliencyOverlay: click the second class button (the map changes).
+* SaliencyOverlay: click the second class button (the map changes);
+* AuditBrowser: click the first image of the first cluster (an Explorer opens on it).
 
 Widgets inside an Explorer are reached through its tabs. The interacted
 canvases must change pixels; screenshots go to
@@ -37,6 +38,7 @@ WIDGETS = {
     "filter-grid": (".cnnwidgets-filter-grid-widget", "canvas.cnnwidgets-filter-grid"),
     "occlusion-painter": (".cnnwidgets-occlusion-painter", ".cnnwidgets-occlusion-canvas"),
     "saliency-overlay": (".cnnwidgets-saliency", "canvas.cnnwidgets-saliency-overlay"),
+    "audit-browser": (".cnnwidgets-audit-browser", ".cnnwidgets-audit-clusters"),
 }
 #: Title of each widget's tab in an Explorer.
 EXPLORER_TABS = {"layer-browser": "Layers", "filter-grid": "Filters", "occlusion-painter": "Occlusion",
@@ -139,11 +141,31 @@ def _use_saliency_overlay(page, harness, widget, timeout):
     return f"class {name}"
 
 
+#: Where the AuditBrowser draws the first image of its first cluster (the colour band is 6 px,
+#: the mean map and caption 150 px plus a gap of 8; tiles are 40 px): its centre.
+AUDIT_FIRST_TILE = (158 + 20, 6 + 20)
+
+
+def _use_audit_browser(page, harness, widget, timeout):
+    clusters = widget.locator(".cnnwidgets-audit-clusters").first
+    harness.wait_for_pixels(page, clusters, _drawn(harness), timeout=timeout, message="the audit's clusters to be drawn")
+    widget.locator(".cnnwidgets-audit-scatter").first.wait_for(state="visible", timeout=timeout * 1000)
+    harness.save_screenshot(widget, "audit-browser-lab-clusters")
+    clusters.click(position={"x": AUDIT_FIRST_TILE[0], "y": AUDIT_FIRST_TILE[1]})
+    explorer = widget.locator(".cnnwidgets-explorer").first
+    explorer.wait_for(state="visible", timeout=timeout * 1000)
+    harness.wait_for_pixels(page, explorer.locator(".cnnwidgets-saliency canvas.cnnwidgets-saliency-overlay").first,
+                            _drawn(harness), timeout=timeout, message="the Explorer opened from the audit to draw")
+    return "image opened in an Explorer"
+
+
+# The AuditBrowser last: the Explorer it opens must not stand in for the other kinds' own widgets.
 INTERACTIONS = {
     "layer-browser": _use_layer_browser,
     "filter-grid": _use_filter_grid,
     "occlusion-painter": _use_occlusion_painter,
     "saliency-overlay": _use_saliency_overlay,
+    "audit-browser": _use_audit_browser,
 }
 
 
@@ -189,6 +211,8 @@ def test_notebook_runs_and_its_widgets_respond_in_jupyterlab(notebook, page, jup
     for kind, use in INTERACTIONS.items():
         widget = _visible(root, WIDGETS[kind][0])
         if not widget.count():
+            if kind not in EXPLORER_TABS:
+                continue
             widget = _reveal_in_explorer(root, kind, timeout=120)
             if widget is None:
                 continue

@@ -67,10 +67,12 @@ class OcclusionRun:
     deviation: dict = field(default=None)
 
     def summary(self):
-        """One line for a status bar, e.g. ``"incremental, 3.4x faster than full"``."""
+        """One line for a status bar: ``"incremental, 3.4x faster than full"``, or why it ran in full."""
         text = self.mode
         if self.speedup is not None and self.mode != "full":
             text += f", {self.speedup:.1f}x faster than full"
+        elif self.reason:
+            text += f" ({self.reason})"
         if self.deviation is not None:
             text += f" (Spearman {self.deviation['spearman']:.3f} vs exact)"
         return text

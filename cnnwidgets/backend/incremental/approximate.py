@@ -28,8 +28,8 @@ class DrillDown:
         estimated drop, run exactly in the second pass (0 to 1).
     """
 
-    coarse: int = 3
-    keep: float = 0.2
+    coarse: int = 2
+    keep: float = 0.3
 
     def coarse_indices(self, count):
         """Indices of the coarse grid along an axis of ``count`` fine positions (ends included)."""

@@ -20,7 +20,7 @@ import threading
 import time
 
 from ... import compat
-from .plan import Plan, Ref, _map_refs, flatten, MultiOutputError
+from .plan import MultiOutputError, Plan, flatten, map_refs
 
 __all__ = ["IncrementalEngine"]
 
@@ -267,7 +267,7 @@ class IncrementalEngine:
 
 def _call(step, value_of):
     """Call a step's layer as the model does, its tensors looked up by ``value_of(key)``."""
-    args, kwargs = _map_refs((step.args, step.kwargs), value_of)
+    args, kwargs = map_refs((step.args, step.kwargs), value_of)
     op = step.op
     if compat.call_has_training_arg(op):
         kwargs = dict(kwargs, training=False)

@@ -26,7 +26,7 @@ from ... import compat
 
 from .rules import catalogue, rule_for
 
-__all__ = ["Step", "Ref", "flatten", "Plan", "MultiOutputError"]
+__all__ = ["Step", "Ref", "flatten", "map_refs", "Plan", "MultiOutputError"]
 
 
 class Ref:
@@ -53,7 +53,8 @@ class Step:
     outputs: tuple
 
 
-def _map_refs(structure, fn):
+def map_refs(structure, fn):
+    """``structure`` with every :class:`Ref` replaced by ``fn(key)``."""
     import keras
 
     return keras.tree.map_structure(lambda v: fn(v.key) if isinstance(v, Ref) else v, structure)
@@ -74,7 +75,7 @@ def flatten(graph):
         if _is_container(op):
             return walk(op, args[0].key, prefix + op.name + "/")
         refs = []
-        _map_refs((args, kwargs), lambda k: refs.append(k))
+        map_refs((args, kwargs), lambda k: refs.append(k))
         key = new_key()
         steps.append(Step(op, prefix + op.name, args, kwargs, tuple(dict.fromkeys(refs)), (key,)))
         return key
@@ -156,6 +157,8 @@ class Plan:
     #: Set once the plan's compiled function has run (``method="auto"`` waits for it).
     ready: threading.Event = field(default_factory=threading.Event)
     warming: bool = False
+    #: Last measured speed-up over full recomputation, per kind (``"sweep"``, ``"move"``).
+    speedups: dict = field(default_factory=dict)
 
     def __post_init__(self):
         rules = catalogue()

@@ -21,8 +21,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ... import compat
-
 __all__ = ["Axis", "Rule", "catalogue", "rule_for"]
 
 
@@ -60,10 +58,11 @@ class Rule:
     axes : callable or None
         For ``window`` rules: ``axes(layer, in_shape, out_shape)`` returns
         ``(Axis_y, Axis_x)``.
-    apply : callable
-        ``apply(layer, inputs, valid)`` computes the layer on window tensors
-        (``valid`` is the in-image mask of the read window, for ``same``
-        average pooling, else None).
+    apply : callable or None
+        For ``window`` rules: ``apply(layer, inputs, valid)`` computes the
+        layer on window tensors (``valid`` is the in-image mask of the read
+        window, for ``same`` average pooling). Pointwise and merge layers are
+        called as the model calls them, on windows.
     fill : float
         What reads outside the input map see (0 for zero padding, -inf for max
         pooling).
@@ -73,7 +72,7 @@ class Rule:
 
     kind: str
     check: object
-    apply: object
+    apply: object = None
     axes: object = None
     fill: float = 0.0
     flops: object = None
@@ -227,13 +226,6 @@ def _identity(layer, inputs, valid):
     return inputs[0]
 
 
-def _call_layer(layer, inputs, valid):
-    args = inputs if len(inputs) > 1 else inputs[0]
-    if compat.call_has_training_arg(layer):
-        return layer(args, training=False)
-    return layer(args)
-
-
 def _spatially_constant(value):
     """True when a broadcast operand has size 1 on every axis but the last."""
     shape = np.shape(value)
@@ -286,8 +278,8 @@ def _build_rules():
     conv = dict(kind="window", check=_conv_check, axes=_conv_axes)
     pool = dict(kind="window", check=_pool_check, axes=_pool_axes, flops=_pool_flops)
     shift = dict(kind="window", check=_channels_last_4d, apply=_identity, flops=lambda *a: 0)
-    pointwise = Rule("pointwise", _pointwise_check, _call_layer, flops=_channels_flops)
-    merge = Rule("merge", _merge_check, _call_layer, flops=_channels_flops)
+    pointwise = Rule("pointwise", _pointwise_check, flops=_channels_flops)
+    merge = Rule("merge", _merge_check, flops=_channels_flops)
     rules = {
         layers.Conv2D: Rule(apply=_conv_apply, flops=_conv_flops, **conv),
         layers.DepthwiseConv2D: Rule(apply=_depthwise_apply, flops=_depthwise_flops, **conv),

@@ -7,92 +7,20 @@ the one entry point that looks a method up here, checks its parameters and
 calls it. Nothing here imports TensorFlow.
 """
 
-import difflib
-import numbers
 from dataclasses import dataclass
 
-import numpy as np
-
 from ...errors import InvalidParameterError, UnknownMethodError
+from ..catalogue import ParamSpec, Registry, TakesParams
 
 __all__ = ["ParamSpec", "MethodSpec", "FAMILIES", "register", "method", "methods", "get_method",
            "compute_function", "method_table_markdown"]
 
 #: The method families, in the order the catalogue lists them.
 FAMILIES = ("gradient", "cam", "perturbation")
-_KINDS = ("float", "int", "choice", "bool")
 
 
 @dataclass(frozen=True)
-class ParamSpec:
-    """One tunable parameter of a method: enough for a widget to build its control.
-
-    Attributes
-    ----------
-    name : str
-        Keyword accepted by :meth:`Inspector.explain`.
-    label : str
-        Short human label for a slider or dropdown.
-    kind : {"float", "int", "choice", "bool"}
-    default
-        Value used when the caller gives none.
-    min, max, step : float or int, optional
-        Inclusive range and slider step (numbers only; ``None`` = unbounded).
-    choices : tuple, optional
-        Accepted values of a ``"choice"``.
-    description : str
-        One line for a tooltip.
-    array_ok : bool
-        A ``"choice"`` that also accepts an image array (e.g. a baseline
-        image); widgets offer only the choices.
-    """
-
-    name: str
-    label: str
-    kind: str
-    default: object
-    min: object = None
-    max: object = None
-    step: object = None
-    choices: tuple = ()
-    description: str = ""
-    array_ok: bool = False
-
-    def __post_init__(self):
-        if self.kind not in _KINDS:
-            raise ValueError(f"ParamSpec kind must be one of {_KINDS}, got {self.kind!r}")
-
-    def validate(self, value):
-        """Return ``value`` coerced to this parameter's type, or raise InvalidParameterError."""
-        if self.kind == "bool":
-            if isinstance(value, (bool, np.bool_)):
-                return bool(value)
-            raise InvalidParameterError(f"{self.name} must be True or False, got {value!r}")
-        if self.kind == "choice":
-            if self.array_ok and not isinstance(value, str) and np.ndim(value) >= 2:
-                return np.asarray(value, dtype=np.float32)
-            if isinstance(value, str) and value in self.choices:
-                return value
-            extra = " or an image array" if self.array_ok else ""
-            raise InvalidParameterError(
-                f"unknown {self.name} {value!r}; use one of {', '.join(repr(c) for c in self.choices)}{extra}"
-            )
-        numeric = numbers.Integral if self.kind == "int" else numbers.Real  # numpy scalars register as these
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numeric):
-            what = "an integer" if self.kind == "int" else "a number"
-            raise InvalidParameterError(f"{self.name} must be {what}, got {value!r}")
-        value = int(value) if self.kind == "int" else float(value)
-        if not np.isfinite(value):
-            raise InvalidParameterError(f"{self.name} must be finite, got {value!r}")
-        if self.min is not None and value < self.min:
-            raise InvalidParameterError(f"{self.name} must be at least {self.min}, got {value}")
-        if self.max is not None and value > self.max:
-            raise InvalidParameterError(f"{self.name} must be at most {self.max}, got {value}")
-        return value
-
-
-@dataclass(frozen=True)
-class MethodSpec:
+class MethodSpec(TakesParams):
     """What the catalogue knows about one explanation method.
 
     Attributes
@@ -134,67 +62,8 @@ class MethodSpec:
         if self.family not in FAMILIES:
             raise ValueError(f"MethodSpec family must be one of {FAMILIES}, got {self.family!r}")
 
-    @property
-    def defaults(self):
-        """``{name: default}`` of every parameter."""
-        return {p.name: p.default for p in self.params}
 
-    def param(self, name):
-        """The :class:`ParamSpec` called ``name``."""
-        for spec in self.params:
-            if spec.name == name:
-                return spec
-        raise InvalidParameterError(self._unknown_message(name))
-
-    def bind(self, params):
-        """Check ``params`` against the specs and fill in defaults.
-
-        Raises
-        ------
-        InvalidParameterError
-            A name the method does not take (the message lists the valid
-            ones) or a value of the wrong type or out of range.
-        """
-        unknown = [name for name in params if name not in {p.name for p in self.params}]
-        if unknown:
-            raise InvalidParameterError(self._unknown_message(unknown[0]))
-        return {p.name: p.validate(params[p.name]) if p.name in params else p.default for p in self.params}
-
-    def _unknown_message(self, name):
-        valid = ", ".join(p.name for p in self.params) or "none"
-        return f"{self.label} ({self.name}) takes no parameter {name!r}; its parameters are: {valid}"
-
-
-class _Catalogue:
-    """Registered methods in registration order (one instance, filled at import)."""
-
-    def __init__(self):
-        self.specs = {}
-        self.functions = {}
-
-    def register(self, spec, compute):
-        if not isinstance(spec, MethodSpec) or not callable(compute):
-            raise TypeError("register(spec, compute) takes a MethodSpec and a callable")
-        if spec.name in self.specs:
-            raise ValueError(f"an explanation method named {spec.name!r} is already registered")
-        self.specs[spec.name] = spec
-        self.functions[spec.name] = compute
-        return spec
-
-    def get(self, name):
-        spec = self.specs.get(name) if isinstance(name, str) else None
-        if spec is None:
-            names = list(self.specs)
-            close = difflib.get_close_matches(str(name), names, n=2, cutoff=0.6)
-            hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
-            raise UnknownMethodError(
-                f"unknown explanation method {name!r}{hint}; use one of: {', '.join(names)} "
-                "(see cnnwidgets.methods())"
-            )
-        return spec
-
-
-_CATALOGUE = _Catalogue()
+_CATALOGUE = Registry(MethodSpec, "explanation method", UnknownMethodError, "cnnwidgets.methods()")
 
 
 def register(spec, compute):
@@ -204,12 +73,7 @@ def register(spec, compute):
 
 def method(spec):
     """Decorator form of :func:`register`."""
-
-    def decorate(compute):
-        register(spec, compute)
-        return compute
-
-    return decorate
+    return _CATALOGUE.decorator(spec)
 
 
 def methods(family=None):
@@ -226,7 +90,7 @@ def get_method(name):
 
 def compute_function(name):
     """The function registered for method ``name`` (for :meth:`Inspector.explain`)."""
-    return _CATALOGUE.functions[get_method(name).name]
+    return _CATALOGUE.function(name)
 
 
 def method_table_markdown():

@@ -146,6 +146,62 @@ class InspectorWidget(widgets.VBox):
         """Cancel the running computation and any waiting one."""
         self._runner.cancel()
 
+    @property
+    def busy(self):
+        """True while a computation of the widget runs or waits."""
+        return self._runner.busy
+
+    def halt(self):
+        """Cancel every computation quietly (no message); :meth:`wait` then returns once none runs."""
+        self._runner.cancel()
+
+    # --------------------------------------------------------------- refresh
+    def refresh(self, if_idle=False):
+        """Recompute and redraw everything the widget shows from the model's current weights.
+
+        Call it after the weights changed and the inspector was told so
+        (:meth:`Inspector.weights_changed`); :class:`cnnwidgets.callbacks.LiveView`
+        does both during ``model.fit``. The settings (image, layer, class,
+        page, ...) stay as they are. Computations run on the widget's worker
+        as usual: the latest request wins, so a refresh replaces one still
+        under way and its result is never drawn.
+
+        Parameters
+        ----------
+        if_idle : bool
+            Skip the refresh while a computation is still under way (a long
+            view, e.g. a synthesis or a sweep, then refreshes at most as often
+            as it can finish, instead of being restarted and never finishing).
+
+        Returns
+        -------
+        bool
+            Whether a refresh was requested.
+        """
+        if if_idle and self.busy:
+            return False
+        self._refresh_from_weights()
+        return True
+
+    def _refresh_from_weights(self):
+        """Drop what the widget derived from the old weights and request its views again."""
+        raise NotImplementedError
+
+    def show_banner(self, html_text):
+        """Show (or with ``""`` hide) a line above the widget, e.g. the training status.
+
+        The banner is created on first use and placed first in ``children``.
+        """
+        banner = getattr(self, "banner", None)
+        if banner is None:
+            if not html_text:
+                return
+            banner = self.banner = widgets.HTML(layout=widgets.Layout(min_height="1.6em"))
+            banner.add_class("cnnwidgets-banner")
+            self.children = (banner, *self.children)
+        banner.value = html_text
+        banner.layout.display = "" if html_text else "none"
+
     # -------------------------------------------------------------- snapshot
     def _snapshot_panels(self):
         """RGBA panels (left to right) that make up what the widget shows."""

@@ -429,6 +429,29 @@ class Explorer(RequestedClass, InspectorWidget):
         for widget in list(self._widgets.values()):
             widget.stop()
 
+    def halt(self):
+        """Cancel the computations of every tab quietly."""
+        for widget in list(self._widgets.values()):
+            widget.halt()
+
+    @property
+    def busy(self):
+        """True while any built tab computes."""
+        return any(widget.busy for widget in list(self._widgets.values()))
+
+    def refresh(self, if_idle=False):
+        """Recompute every built tab (and the prediction in the caption) from the model's current weights.
+
+        With ``if_idle``, a tab still computing (e.g. a synthesis) is skipped
+        while the others refresh. Returns whether any tab was refreshed.
+        """
+        self._predict(self.image)
+        self._describe()
+        return any([widget.refresh(if_idle) for widget in list(self._widgets.values())])
+
+    def _refresh_from_weights(self):
+        self.refresh()
+
     def snapshot(self):
         """The shown tab as one uint8 RGBA array, under a line naming the image, class and layer."""
         widget = self.widget()

@@ -171,6 +171,7 @@ class FilterGrid(FilterGridControls, InspectorWidget):
         self._results = MaximizationCache(_RESULTS_KEPT)
         self._view = None
         self._detail = None
+        self._keep_shown = False
         self.columns = max(1, int(columns))
         self.tile_size = max(8, int(tile_size))
         self.page_size = max(1, int(page_size)) if page_size else _default_page_size(self.inspector.input_shape)
@@ -429,10 +430,12 @@ class FilterGrid(FilterGridControls, InspectorWidget):
             self._runner.cancel()  # a job for another page is stale now
             self._show_maximized(record, indices, result)
             return
-        shape = tuple(d or 1 for d in self.inspector.input_shape)
-        blank = image_tiles(np.zeros((len(indices),) + shape, np.float32), self.tile_size, value_range=(-1.0, 1.0))
-        self._show_view(_PageView("maximize", record, indices, self._captioned(blank, self._captions(record, indices)),
-                                  self._columns(len(indices))))
+        shown = self._view  # a refresh for new weights keeps the page's tiles until new ones arrive
+        if not (self._keep_shown and shown is not None and shown.result is not None and shown.indices == indices):
+            shape = tuple(d or 1 for d in self.inspector.input_shape)
+            blank = image_tiles(np.zeros((len(indices),) + shape, np.float32), self.tile_size, value_range=(-1.0, 1.0))
+            self._show_view(_PageView("maximize", record, indices, self._captioned(blank, self._captions(record, indices)),
+                                      self._columns(len(indices))))
         self._start_maximize(record, indices, key)
 
     def _start_maximize(self, record, indices, key):
@@ -571,6 +574,13 @@ class FilterGrid(FilterGridControls, InspectorWidget):
         if busy and self.mode == "maximize":
             done, total = self.optimization_progress
             self.show_message(f"stopped after {done} of {total} steps; press Synthesize to run again", "warning")
+
+    def _refresh_from_weights(self):
+        self._stacks.clear()  # kernels and syntheses of the old weights (the inspector's cache is versioned)
+        self._results.clear()
+        self._keep_shown = True
+        self._refresh()
+        self._keep_shown = False
 
     # -------------------------------------------------------------- snapshot
     def _snapshot_panels(self):

@@ -499,7 +499,9 @@ class LayerBrowser(RequestedClass, InspectorWidget):
         if not self._ready or self._image_key is None:
             return
         inspector = self.inspector
-        image, key, layer = self.image, (self._image_key, self._image_caption), self.layer
+        # The weights version is part of the input's key: new weights redraw the maps, preview and chart.
+        image, layer = self.image, self.layer
+        key = ((self._image_key, inspector.weights_version), self._image_caption)
         view = dict(colormap=self.colormap, normalization=self.normalization, order=self.channel_order,
                     page=self.page, channel=self.channel)
         sizes = dict(width=self.maps.width, page_size=self.page_size, vector_page_size=self.vector_page_size,
@@ -536,6 +538,9 @@ class LayerBrowser(RequestedClass, InspectorWidget):
                     f" ({probabilities[predicted]:.0%})</small>"
                 )
         self.show_message(self._input_note, "info")
+
+    def _refresh_from_weights(self):
+        self._refresh()
 
     @traitlets.observe("class_index")
     def _on_class_index(self, change):

@@ -19,12 +19,14 @@ class OcclusionCompute:
         """Submit one forward pass for the current occluder; the latest request wins."""
         insp, image, fill, spec = self.inspector, self.image, self.fill, self.class_index
         box, mask = self._current_occluder()
+        version = insp.weights_version
 
         def compute(cancel):
-            cached_image, base = self._uncovered
-            if cached_image is not image:  # (images are immutable: identity is enough, no re-hashing)
+            cached_image, cached_version, base = self._uncovered
+            # (images are immutable: identity is enough, no re-hashing; new weights give new scores)
+            if cached_image is not image or cached_version != version:
                 base = insp.predict(image)
-                self._uncovered = (image, base)
+                self._uncovered = (image, version, base)
             run = None
             if box is None and mask is None:
                 probs = base

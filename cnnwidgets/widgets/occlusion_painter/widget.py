@@ -141,7 +141,7 @@ class OcclusionPainter(OcclusionView, OcclusionCompute, RequestedClass, Inspecto
         self._last_point = None
         self._center = None  # where the square is centred, in image pixels (kept exact across resizes)
         self._hover_pixel = None
-        self._uncovered = (None, None)  # (image, its probabilities), kept by the worker
+        self._uncovered = (None, None, None)  # (image, weights version, its probabilities), kept by the worker
         self._target_text = ""
         self._sweep_info = None
         self._compute_runs = {}  # "sweep"/"move" -> summary text of how it ran
@@ -274,6 +274,18 @@ class OcclusionPainter(OcclusionView, OcclusionCompute, RequestedClass, Inspecto
         """Cancel the sweep and any waiting live computation."""
         self._runner.cancel()
         self._sweep_runner.cancel()
+
+    halt = stop
+
+    @property
+    def busy(self):
+        """True while the live scores or a sweep are being computed."""
+        return self._runner.busy or self._sweep_runner.busy
+
+    def _refresh_from_weights(self):
+        self._request_scores()
+        if self.heatmap is not None:  # the map shown came from the old weights: sweep again
+            self._start_sweep()
 
     # ============================================================ mouse input
     def _guarded(self, handler):

@@ -25,6 +25,7 @@ from .compute import SaliencyCompute
 from .layout import SaliencyLayout
 from .methods import default_compare_methods
 from .state import DEFAULT_COLORMAP, DEFAULT_SIGNED_COLORMAP, SaliencyState
+from .trust import attach_trust_panels
 from .view import SaliencyView
 
 __all__ = ["SaliencyOverlay"]
@@ -112,6 +113,8 @@ class SaliencyOverlay(SaliencyView, SaliencyLayout, SaliencyCompute, SaliencySta
 
         self._build_controls(top_k)
         self._build_layout()
+        #: The trust panel (deletion/insertion of the map shown) and the randomization check, see trust.py.
+        self.trust, self.cascade = attach_trust_panels(self)
 
         unknown = set(traits) - set(self.trait_names())
         if unknown:
@@ -159,11 +162,25 @@ class SaliencyOverlay(SaliencyView, SaliencyLayout, SaliencyCompute, SaliencySta
 
     def stop(self):
         """Stop the running computation (the Stop button); the last map stays shown."""
+        self.trust.stop()
+        self.cascade.stop()
         if not self._runner.busy:
             return
         super().stop()  # returns after a draw under way, so that this message stays
         self.show_message("Stopped. The map shown is from the previous settings; "
                           "change any setting to compute again.", "warning")
+
+    def wait(self, timeout=60):
+        """Block until the map and its trust panel's measurements are drawn (for scripts and tests)."""
+        super().wait(timeout)
+        self.trust.wait(timeout)
+        self.cascade.wait(timeout)
+
+    def _show_result(self, result):
+        super()._show_result(result)
+        self.trust.measure(result.request.image, result.values, result.request.main.class_index,
+                           self.compare_heatmaps, title=result.request.main.title)
+        self.cascade.notice()
 
     # ------------------------------------------------------------ observers
     @traitlets.observe("image")
@@ -246,6 +263,24 @@ class SaliencyOverlay(SaliencyView, SaliencyLayout, SaliencyCompute, SaliencySta
             self._draw_legend()
         if self._ready:
             self._redraw()
+
+    def _refresh_from_weights(self):
+        # New scores for the class buttons, the title and predicted_class (class_index None follows it).
+        try:
+            probabilities = self.inspector.predict(self.image)
+        except CNNWidgetsError as exc:
+            self.show_error(exc)
+            return
+        self._probabilities = probabilities
+        top = int(np.argmax(probabilities))
+        names = self._class_names()
+        self._image_view.title = f"Image \u00b7 predicted {names[top]} ({100 * probabilities[top]:.1f}%)"
+        self.class_picker.set_choices(probabilities, names)
+        with self._one_request():
+            self.set_trait("probabilities", probabilities)
+            self.set_trait("predicted_class", top)
+            self.class_picker.select(self.target)
+            self._request()
 
     def _busy_changed(self, busy):
         if not busy:

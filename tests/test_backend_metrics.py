@@ -269,7 +269,7 @@ def test_one_curve_goes_through_the_model_in_few_batches_without_retracing(digit
     calls.clear()
     insp.evaluate(images[1], saliency, metric="insertion", steps=50, batch_size=16)
     assert calls == [16, 16, 16, 3]
-    assert insp.trace_counts["class_scores:probability"] == 1
+    assert insp.trace_counts["class_scores:probability:0:class"] == 1  # one function per output and target kind
 
 
 def test_results_are_cached_per_image_map_class_and_parameters(digits):

@@ -101,7 +101,7 @@ def bench(which, repeats, log):
     log(f"[{which}] ROAD ...")
     rows.append(("ROAD, 10 imputed copies (context)", interleaved(road, road_floor, max(3, repeats // 2), warmup=1,
                                                                     op_setup=prime), "F x 10", None))
-    assert insp.trace_counts["class_scores:probability"] == 1, insp.trace_counts
+    assert insp.trace_counts["class_scores:probability:0:class"] == 1, insp.trace_counts
     table = []
     for name, m, floor_name, target in rows:
         verdict = "" if target is None else ("PASS" if m.ratio <= target else "MISS")

@@ -37,9 +37,9 @@ import html
 import time
 
 import ipywidgets as widgets
-import keras
 import numpy as np
 
+from ...compat import load_keras
 from ...errors import InvalidParameterError
 from ..common.style import SUCCESS, TEXT_MUTED, WARNING
 from .curves import TrainingCurves
@@ -49,6 +49,9 @@ __all__ = ["LiveView"]
 
 _TRAINING = SUCCESS
 _REPLAY = WARNING
+
+
+keras = load_keras()  # the quiet first import of TensorFlow, if this is the first
 
 
 class LiveView(keras.callbacks.Callback):

@@ -1192,6 +1192,8 @@ README_SCREENSHOTS = {
     "theme-light-layer-browser": "theme_light.png",
     "theme-dark-layer-browser": "theme_dark.png",
     "theme-dark-occlusion-painter": "theme_dark_occlusion.png",
+    "theme-dark-saliency-overlay": "theme_dark_saliency.png",
+    "theme-dark-audit-browser": "theme_dark_audit_browser.png",
     "trust-lab-panel": "trust_panel.png",
     "trust-lab-cascade": "randomization_cascade.png",
     "audit-browser-lab-clusters": "audit_browser.png",

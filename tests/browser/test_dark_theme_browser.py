@@ -1,8 +1,8 @@
 """The widgets in JupyterLab's light and dark themes, driven by headless Chromium.
 
 A notebook shows a LayerBrowser (architecture diagram, feature maps, bqplot
-chart), an OcclusionPainter (bqplot chart), a FilterGrid and a
-SaliencyOverlay. The test screenshots them in
+chart), an OcclusionPainter (bqplot chart), a FilterGrid, a SaliencyOverlay
+(with its trust panel) and an AuditBrowser. The test screenshots them in
 the light theme, switches JupyterLab to its dark theme with the
 ``apputils:change-theme`` command, and screenshots them again
 (``tests/artifacts/screenshots/theme-*.png``; the README shows
@@ -42,6 +42,9 @@ grid""",
 overlay = cw.SaliencyOverlay(model, images[7], class_names=cw.demo.DIGIT_CLASS_NAMES)
 overlay.wait(120)
 overlay""",
+    """\
+audit = cw.audit(model, images[:60], method="gradcam")
+cw.AuditBrowser(audit)""",
 ]
 
 DARK = "JupyterLab Dark"
@@ -100,10 +103,11 @@ def test_widgets_follow_the_dark_theme(page, jupyter_server, harness, notebook_r
     run = harness.run_notebook_in_lab(
         page, jupyter_server, NOTEBOOK,
         wait_for=[".cnnwidgets-layer-diagram", ".cnnwidgets-feature-maps", ".cnnwidgets-occlusion-chart",
-                  ".cnnwidgets-filter-grid", ".cnnwidgets-saliency-overlay"],
+                  ".cnnwidgets-filter-grid", ".cnnwidgets-saliency-overlay", ".cnnwidgets-audit-scatter"],
     )
     others = {"filter-grid": run.root.locator(".cnnwidgets-filter-grid-widget").first,
-              "saliency-overlay": run.root.locator(".cnnwidgets-saliency").first}
+              "saliency-overlay": run.root.locator(".cnnwidgets-saliency").first,
+              "audit-browser": run.root.locator(".cnnwidgets-audit-browser").first}
     browser = run.root.locator(".cnnwidgets-layer-browser").first
     painter = run.root.locator(".cnnwidgets-occlusion-painter").first
     diagram = run.root.locator(".cnnwidgets-layer-diagram").first

@@ -55,9 +55,9 @@ class Step:
 
 def map_refs(structure, fn):
     """``structure`` with every :class:`Ref` replaced by ``fn(key)``."""
-    import keras
+    import tensorflow as tf  # tf.nest: keras.tree is not in every Keras 3 release we support
 
-    return keras.tree.map_structure(lambda v: fn(v.key) if isinstance(v, Ref) else v, structure)
+    return tf.nest.map_structure(lambda v: fn(v.key) if isinstance(v, Ref) else v, structure)
 
 
 def flatten(graph):

@@ -25,7 +25,7 @@ from ...errors import CNNWidgetsError, InvalidParameterError
 from ...render import stack_panels, text_rgba
 from ..common.canvas import OverlayCanvas
 from ..common.traits import ArrayTrait
-from ..common.style import hex_to_rgba
+from ..common.style import as_card, card, hex_to_rgba, show, stylesheet
 from .panels import WHITE, cluster_row, mosaic
 
 __all__ = ["AuditBrowser", "CLUSTER_COLOURS"]
@@ -123,11 +123,13 @@ class AuditBrowser(widgets.VBox):
         self.figure.add_class("cnnwidgets-audit-scatter")
         self.selection_label = widgets.HTML("<i>Brush points in the scatter to see their images.</i>")
         self.explorer_box = widgets.VBox()
-        clusters_box = widgets.Box([self.clusters_canvas.widget],
-                                   layout=widgets.Layout(overflow="auto", max_height="460px", flex="1 1 auto"))
-        right = widgets.VBox([self.figure, self.selection_label, self.selection_canvas.widget],
+        # Both canvases are drawn on white: they sit on light cards, in the dark theme too.
+        clusters_box = as_card(widgets.Box([self.clusters_canvas.widget],
+                                           layout=widgets.Layout(overflow="auto", max_height="460px",
+                                                                 flex="0 1 auto", align_self="flex-start")))
+        right = widgets.VBox([self.figure, self.selection_label, card(self.selection_canvas.widget)],
                              layout=widgets.Layout(width="360px"))
-        self.children = [header, widgets.HBox([clusters_box, right], layout=widgets.Layout(gap="12px")),
+        self.children = [stylesheet(), header, widgets.HBox([clusters_box, right], layout=widgets.Layout(gap="12px")),
                          self.status, self.explorer_box]
         self.class_picker.observe(lambda change: self.set_trait("audit_class", change["new"]), "value")
         self.cluster_picker.observe(lambda change: self.set_trait("n_clusters", change["new"]), "value")
@@ -198,8 +200,10 @@ class AuditBrowser(widgets.VBox):
         if not rows:
             self.selection_label.value = "<i>Brush points in the scatter to see their images.</i>"
             self.selection_canvas.show(np.full((4, 4, 4), 255, np.uint8))
+            show(self.selection_canvas.widget, False)  # its card hides with it
             self._selection_boxes = []
             return
+        show(self.selection_canvas.widget, True)
         shown = rows[:48]
         more = f" (first {len(shown)})" if len(rows) > len(shown) else ""
         self.selection_label.value = html.escape(f"{len(rows)} images selected{more}; click one to explore it")

@@ -232,7 +232,6 @@ class OcclusionMethods:
         mode, plan, reason = self._occlusion_mode(method, size, tau, "sweep", target)
         sweep = _Sweep(self, model_input, key, self._model_fill(display, key, fill), size, target, batch_size,
                        mode, plan)
-        base = float(self._batch_scores(model_input[None], target, kind="probability")[0])
         if approximate:
             iy, ix = drill_down.coarse_indices(len(ys)), drill_down.coarse_indices(len(xs))
             todo = len(iy) * len(ix)
@@ -240,16 +239,16 @@ class OcclusionMethods:
             job = JobControl(total, progress, cancel)
             job.check()
             coarse = [(ys[i], xs[j]) for i in iy for j in ix]
-            coarse_drops = base - sweep.probabilities(coarse, job)
+            coarse_drops = -sweep.probabilities(coarse, job) + sweep.base
             drops, chosen = drill_down.refine(coarse_drops.reshape(len(iy), len(ix)), iy, ix, (len(ys), len(xs)))
             drops[np.ix_(iy, ix)] = coarse_drops.reshape(len(iy), len(ix))
             fine = np.argwhere(chosen)
-            drops[chosen] = base - sweep.probabilities([(ys[i], xs[j]) for i, j in fine], job)
+            drops[chosen] = -sweep.probabilities([(ys[i], xs[j]) for i, j in fine], job) + sweep.base
             mode = "approximate" if mode != "full" else "full"
         else:
             job = JobControl(len(ys) * len(xs), progress, cancel)
             job.check()
-            drops = base - sweep.probabilities([(y, x) for y in ys for x in xs], job)
+            drops = -sweep.probabilities([(y, x) for y in ys for x in xs], job) + sweep.base
             drops = drops.reshape(len(ys), len(xs))
         drop_sum = np.zeros((height, width), np.float64)
         count = np.zeros((height, width), np.float64)
@@ -317,6 +316,14 @@ class _Sweep:
         self.seconds = 0.0
         self.full_positions = 0
         self.full_seconds = 0.0
+        self._base = None
+
+    @property
+    def base(self):
+        """The unoccluded image's probability of the target: from the first full batch, else one pass."""
+        if self._base is None:
+            self._base = float(self.insp._batch_scores(self.model_input[None], self.target, kind="probability")[0])
+        return self._base
 
     def probabilities(self, positions, job):
         """``(len(positions),)`` probabilities of the target class."""
@@ -343,10 +350,14 @@ class _Sweep:
         start = time.perf_counter()
         (h, w), filler = self.size, self.filler
         if mode == "full":
-            batch = np.repeat(self.model_input[None], len(chunk), axis=0)
-            for i, (y, x) in enumerate(chunk):
+            # The first full batch also carries the unoccluded image: the base needs no pass of its own.
+            extra = int(self._base is None)
+            batch = np.repeat(self.model_input[None], len(chunk) + extra, axis=0)
+            for i, (y, x) in enumerate(chunk, start=extra):
                 batch[i, y : y + h, x : x + w] = filler[y : y + h, x : x + w]
             probs = self.insp._batch_scores(batch, self.target, kind="probability")
+            if extra:
+                self._base, probs = float(probs[0]), probs[1:]
         else:
             patches = np.stack([filler[y : y + h, x : x + w] for y, x in chunk])
             ys, xs = zip(*chunk)

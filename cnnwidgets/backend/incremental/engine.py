@@ -88,8 +88,10 @@ class IncrementalEngine:
             if plan.warming or plan.ready.is_set():
                 return
             plan.warming = True
+        # Not a daemon: an interpreter that exits mid-compile waits for it (seconds) instead of
+        # aborting inside TensorFlow ("terminate called ..."), as a killed daemon thread there does.
         threading.Thread(target=self._warm_up, args=(plan,), name="cnnwidgets-incremental-warm-up",
-                         daemon=True).start()
+                         daemon=False).start()
 
     def _warm_up(self, plan):
         import numpy as np

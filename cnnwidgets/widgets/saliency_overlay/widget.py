@@ -193,8 +193,15 @@ class SaliencyOverlay(SaliencyView, SaliencyLayout, SaliencyCompute, SaliencySta
             view.canvas.zoom = zoom
         self._sync_legend_width()
         self.image_canvas.show(self._image_rgba)
+        self._show_prediction()
+
+    def _show_prediction(self):
+        """New scores for the class buttons, the title and ``predicted_class``; then a new map.
+
+        ``class_index`` None follows the new prediction.
+        """
         try:
-            probabilities = self.inspector.predict(image)
+            probabilities = self.inspector.predict(self.image)
         except CNNWidgetsError as exc:
             self.show_error(exc)
             return
@@ -204,7 +211,7 @@ class SaliencyOverlay(SaliencyView, SaliencyLayout, SaliencyCompute, SaliencySta
         self._image_view.title = f"Image \u00b7 predicted {names[top]} ({100 * probabilities[top]:.1f}%)"
         self.class_picker.set_choices(probabilities, names)
         self._update_class_choices()
-        with self._one_request():  # (class_index None follows the new prediction)
+        with self._one_request():
             self.set_trait("probabilities", probabilities)
             self.set_trait("predicted_class", top)
             self.class_picker.select(self.target)
@@ -265,22 +272,7 @@ class SaliencyOverlay(SaliencyView, SaliencyLayout, SaliencyCompute, SaliencySta
             self._redraw()
 
     def _refresh_from_weights(self):
-        # New scores for the class buttons, the title and predicted_class (class_index None follows it).
-        try:
-            probabilities = self.inspector.predict(self.image)
-        except CNNWidgetsError as exc:
-            self.show_error(exc)
-            return
-        self._probabilities = probabilities
-        top = int(np.argmax(probabilities))
-        names = self._class_names()
-        self._image_view.title = f"Image \u00b7 predicted {names[top]} ({100 * probabilities[top]:.1f}%)"
-        self.class_picker.set_choices(probabilities, names)
-        with self._one_request():
-            self.set_trait("probabilities", probabilities)
-            self.set_trait("predicted_class", top)
-            self.class_picker.select(self.target)
-            self._request()
+        self._show_prediction()
 
     def _busy_changed(self, busy):
         if not busy:

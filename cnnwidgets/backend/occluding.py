@@ -111,9 +111,11 @@ class OcclusionMethods:
         if mode != "full" and "move" not in stats.full_seconds:
             mode, reason = "full", "measuring one full pass first, to report speed-ups"
         if mode == "full":
+            traces = sum(self.trace_counts.values())
             probs = self._forward_fn()(occluded[None])[0].numpy()[0]
             seconds = time.perf_counter() - start
-            stats.full_seconds["move"] = seconds
+            if sum(self.trace_counts.values()) == traces:  # a call that traced is no measure of speed
+                stats.full_seconds["move"] = seconds
         else:
             clean = self._clean_maps(model_input, key)
             y, x = min(rows[0], height - rect[0]), min(cols[0], width - rect[1])
@@ -306,13 +308,11 @@ class OcclusionMethods:
 class _Sweep:
     """Probabilities for lists of patch positions, full or incremental, timed."""
 
-    #: Positions computed in full once per inspector to measure full recomputation.
-    CALIBRATION = 4
-
     def __init__(self, inspector, model_input, key, filler, size, target, batch_size, mode, plan):
         self.insp, self.model_input, self.key, self.filler = inspector, model_input, key, filler
         self.size, self.target, self.batch_size, self.mode, self.plan = size, target, batch_size, mode, plan
         self.positions = 0
+        self.timed_positions = 0  # positions whose time was measured (the call compiled nothing)
         self.seconds = 0.0
         self.full_positions = 0
         self.full_seconds = 0.0
@@ -329,15 +329,21 @@ class _Sweep:
         """``(len(positions),)`` probabilities of the target class."""
         out = []
         stats = self.insp.occlusion_stats
-        if self.mode != "full" and not self.full_positions and "sweep" not in stats.full_seconds and positions:
-            head = positions[: self.CALIBRATION]
+        # One whole batch in full measures full recomputation once per inspector: a smaller one would
+        # overstate its per-position cost (batching is most of full's speed on small models). A batch
+        # whose call traced measures the tracing, so then the next batch is measured too.
+        for _ in range(2):
+            if self.mode == "full" or self.full_positions or "sweep" in stats.full_seconds or not positions:
+                break
+            head = positions[: self.batch_size]
             out.append(self._chunk(head, "full"))
             job.advance(len(head))
             positions = positions[len(head):]
         if self.mode != "full" and positions:
-            start = time.perf_counter()
+            traces, start = sum(self.insp.trace_counts.values()), time.perf_counter()
             clean = self.insp._clean_maps(self.model_input, self.key)
-            self.seconds += time.perf_counter() - start
+            if sum(self.insp.trace_counts.values()) == traces:
+                self.seconds += time.perf_counter() - start
         else:
             clean = None
         for begin in range(0, len(positions), self.batch_size):
@@ -347,6 +353,7 @@ class _Sweep:
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 
     def _chunk(self, chunk, mode, clean=None):
+        traces = sum(self.insp.trace_counts.values())
         start = time.perf_counter()
         (h, w), filler = self.size, self.filler
         if mode == "full":
@@ -364,6 +371,9 @@ class _Sweep:
             probs = self.insp._incremental.probabilities(self.plan, clean, patches, ys, xs)[:, self.target.indices[0]]
         seconds = time.perf_counter() - start
         self.positions += len(chunk)
+        if sum(self.insp.trace_counts.values()) != traces:
+            return probs  # this call traced (compiled) a function: its time measures that, not the mode
+        self.timed_positions += len(chunk)
         self.seconds += seconds
         if mode == "full":
             self.full_positions += len(chunk)
@@ -375,7 +385,7 @@ class _Sweep:
         if self.full_positions:
             stats.full_seconds["sweep"] = self.full_seconds / self.full_positions
         rate = stats.full_seconds.get("sweep")
-        full = None if rate is None else rate * self.positions
+        full = None if rate is None or not self.timed_positions else rate * self.timed_positions
         return _run("sweep", method, mode, self.positions, self.seconds, full, self.plan, reason)
 
 

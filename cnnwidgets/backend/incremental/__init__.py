@@ -37,10 +37,12 @@ class OcclusionRun:
     positions : int
         Patch positions computed (for a move, 1).
     seconds : float
-        Wall time of the computation (model passes and their input building).
+        Wall time of the computation (model passes and their input building),
+        not counting batches whose call compiled a function (tracing is no
+        measure of speed).
     full_seconds : float or None
-        What full recomputation of the same positions takes, from a full pass
-        measured on this inspector with the same kind of batch.
+        What full recomputation of those timed positions takes, from a whole
+        batch computed in full on this inspector.
     speedup : float or None
         ``full_seconds / seconds``; None until a full pass has been measured.
     flops_fraction : float

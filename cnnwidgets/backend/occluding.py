@@ -308,6 +308,11 @@ class OcclusionMethods:
 class _Sweep:
     """Probabilities for lists of patch positions, full or incremental, timed."""
 
+    #: Positions computed in full to measure full recomputation (see :meth:`probabilities`).
+    CALIBRATION = 4
+    #: A calibration faster than this is overhead-bound: a whole batch is measured instead.
+    CHEAP_SECONDS = 0.05
+
     def __init__(self, inspector, model_input, key, filler, size, target, batch_size, mode, plan):
         self.insp, self.model_input, self.key, self.filler = inspector, model_input, key, filler
         self.size, self.target, self.batch_size, self.mode, self.plan = size, target, batch_size, mode, plan
@@ -329,13 +334,17 @@ class _Sweep:
         """``(len(positions),)`` probabilities of the target class."""
         out = []
         stats = self.insp.occlusion_stats
-        # One whole batch in full measures full recomputation once per inspector: a smaller one would
-        # overstate its per-position cost (batching is most of full's speed on small models). A batch
-        # whose call traced measures the tracing, so then the next batch is measured too.
-        for _ in range(2):
-            if self.mode == "full" or self.full_positions or "sweep" in stats.full_seconds or not positions:
+        # Full recomputation is measured once per inspector, on a few positions computed in full. A
+        # call that traced is not timed (measure again); a few positions that ran in under
+        # CHEAP_SECONDS are overhead-bound (a small model, where batching is most of full's
+        # speed), so a whole batch is measured instead.
+        for size in (self.CALIBRATION, self.CALIBRATION, self.batch_size):
+            if self.mode == "full" or "sweep" in stats.full_seconds or not positions:
                 break
-            head = positions[: self.batch_size]
+            if self.full_positions >= self.batch_size or self.full_seconds >= self.CHEAP_SECONDS:
+                break
+            self.full_positions, self.full_seconds = 0, 0.0
+            head = positions[:size]
             out.append(self._chunk(head, "full"))
             job.advance(len(head))
             positions = positions[len(head):]

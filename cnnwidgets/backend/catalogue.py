@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InvalidParameterError
+from .images import image_key
 
 __all__ = ["ParamSpec", "TakesParams", "Registry"]
 
@@ -119,6 +120,11 @@ class TakesParams:
         if unknown:
             raise InvalidParameterError(self._unknown_message(unknown[0]))
         return {p.name: p.validate(params[p.name]) if p.name in params else p.default for p in self.params}
+
+    @staticmethod
+    def params_key(bound):
+        """Bound parameters (from :meth:`bind`) as a hashable cache-key part (arrays by content hash)."""
+        return tuple(sorted((k, image_key(v) if isinstance(v, np.ndarray) else v) for k, v in bound.items()))
 
     def _unknown_message(self, name):
         valid = ", ".join(p.name for p in self.params) or "none"

@@ -5,7 +5,6 @@ import numbers
 import numpy as np
 
 from ..errors import InvalidMapError, InvalidParameterError
-from .explaining import _params_key
 from .images import image_key
 from .metrics import EvaluationResult, MetricRequest, compute_function, get_metric
 
@@ -71,7 +70,7 @@ class EvaluateMethods:
         display, model_input, key = self.prepare(image)
         saliency = _check_map(saliency_map, display.shape[:2])
         target = self._target(class_index, model_input, key)
-        cache_key = ("evaluate", spec.name, key, image_key(saliency), target.key, _params_key(bound))
+        cache_key = ("evaluate", spec.name, key, image_key(saliency), target.key, spec.params_key(bound))
         result = self._cache.get(cache_key)
         if result is not None:
             if progress is not None:

@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 
 from ..errors import InvalidImageError, InvalidParameterError, NoSpatialLayerError
-from .images import as_image, image_key, resize_map
+from .images import as_image, resize_map
 from .jobs import JobControl
 from .methods import ExplainRequest, compute_function, get_method
 
@@ -81,7 +81,7 @@ class ExplainMethods:
         display, model_input, key = self.prepare(image)
         path = self._spatial_layer(layer, spec.label).path if spec.needs_layer else None
         target = self._target(class_index, model_input, key)
-        cache_key = ("explain", spec.name, key, target.key, path, _params_key(bound))
+        cache_key = ("explain", spec.name, key, target.key, path, spec.params_key(bound))
         result = self._cache.get(cache_key)
         if result is None:
             request = ExplainRequest(model_input[None], display[None], target, path, bound,
@@ -405,7 +405,3 @@ def _batch_size(value, spec):
         raise InvalidParameterError(f"batch_size must be at least 1, got {value!r}; pass a positive integer")
     return int(value)
 
-
-def _params_key(params):
-    """Checked parameters as a hashable cache-key part (arrays by content hash)."""
-    return tuple(sorted((k, image_key(v) if isinstance(v, np.ndarray) else v) for k, v in params.items()))

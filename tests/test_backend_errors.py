@@ -114,7 +114,7 @@ def test_bad_class_index_and_name(insp, conv_model, image):
     with pytest.raises(cw.ClassNotFoundError) as info:
         insp.occlusion_map(image, "brid")
     assert "did you mean 'bird'" in str(info.value)
-    with pytest.raises(cw.ClassNotFoundError, match="one name per output"):
+    with pytest.raises(cw.ClassNotFoundError, match="one name per output class"):
         cw.Inspector(conv_model, class_names=["a", "b"])
     # Names resolve, and the map for "bird" equals the one for index 2.
     np.testing.assert_array_equal(insp.gradcam(image, "bird"), insp.gradcam(image, 2))

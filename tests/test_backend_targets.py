@@ -287,3 +287,67 @@ def test_keras_application_base_with_class_and_box_heads():
     want = tape_gradient(model, x[0], lambda ys: ys[1][:, 0] - ys[1][:, 1])
     got = insp.gradient(image, Output(1, lambda box: box[:, 0] - box[:, 1]))
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-6 * np.abs(want).max())
+
+
+def test_output_kinds_are_guessed_and_can_be_said(segmenter, regressor, two_heads):
+    model, logits_model, _ = segmenter
+    assert cw.Inspector(model).output_kinds == ["map"]
+    assert cw.Inspector(two_heads).output_kinds == ["classes", "values"]
+    # A linear vector of two is taken for logits unless the person says it holds values.
+    guessed, said = cw.Inspector(regressor), cw.Inspector(regressor, output_kinds="values")
+    assert guessed.output_kinds == ["classes"] and guessed.is_classifier
+    assert said.output_kinds == ["values"] and not said.is_classifier and said.num_classes is None
+    assert cw.Inspector(two_heads, output_kinds={"box": "values", 0: "classes"}).output_kinds == ["classes", "values"]
+    # A single linear value is a regression.
+    seeded(2)
+    single = keras.Sequential([keras.Input((H, W, 1)), L.Flatten(), L.Dense(1)])
+    assert cw.Inspector(single).output_kinds == ["values"]
+    for bad in ("boxes", ["classes", "values"], {"nope": "values"}):
+        with pytest.raises(cw.UnsupportedModelError):
+            cw.Inspector(model, output_kinds=bad)
+    with pytest.raises(cw.UnsupportedModelError, match="can only be a 'map'"):
+        cw.Inspector(model, output_kinds="values")
+    # for_model reuses an inspector only when the kinds agree.
+    first = cw.Inspector.for_model(regressor, output_kinds="values")
+    assert cw.Inspector.for_model(regressor, output_kinds="values") is first
+    assert cw.Inspector.for_model(regressor).output_kinds in (["values"], ["classes"])
+
+
+def test_ints_on_a_regression_output_mean_values(regressor):
+    insp = cw.Inspector(regressor, output_kinds="values")
+    image = images(1)[0]
+    values = insp.predict_outputs(image)[0]
+    np.testing.assert_allclose(insp.predict_output(image), values)
+    assert insp.target_score(image, 1) == pytest.approx(float(values[1]), rel=1e-5)
+    np.testing.assert_allclose(insp.explain(image, "vanilla", 1), insp.explain(image, "vanilla", Value(1)))
+    with pytest.raises(cw.NotAClassifierError):
+        insp.predict(image)
+    with pytest.raises(cw.NotAClassifierError, match="regression values"):
+        cw.Inspector(regressor, class_names=["a", "b"], output_kinds="values")
+
+
+def test_predict_output_and_predicted_mask_of_a_segmenter(segmenter, two_heads):
+    model, logits_model, _ = segmenter
+    image = images(1)[0]
+    insp = cw.Inspector(model, class_names=["sky", "ground", "tank"])
+    probs = insp.predict_output(image, "probs")
+    assert probs.shape == (H, W, 3)
+    np.testing.assert_allclose(probs, model(image[None]).numpy()[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(insp.predicted_mask(image), probs.argmax(-1))
+    assert insp.output_class_names(0) == ("sky", "ground", "tank") and insp.class_count(0) == 3
+    # A class name works in a Region on the map's channels.
+    mask = np.ones((H, W))
+    assert insp.target_score(image, Region("tank", mask)) == pytest.approx(float(probs[..., 2].sum()), rel=1e-5)
+    with pytest.raises(cw.InvalidTargetError, match="no class named 'tnak'"):
+        insp.target_score(image, Region("tnak", mask))
+    with pytest.raises(cw.ClassNotFoundError):
+        cw.Inspector(model, class_names=["a", "b"])
+    # Logits: predict_output gives raw scores; one channel: thresholded at 0.
+    raw = cw.Inspector(logits_model)
+    np.testing.assert_array_equal(raw.predicted_mask(image), logits_model(image[None]).numpy()[0].argmax(-1))
+    # A class head's logits come as probabilities; a box head as values; a vector has no mask.
+    heads = cw.Inspector(two_heads)
+    first = heads.predict_output(images(1, channels=3)[0] if heads.input_shape[-1] == 3 else image, 0)
+    assert first.sum() == pytest.approx(1.0, abs=1e-5) and first.min() >= 0
+    with pytest.raises(cw.InvalidTargetError, match="not a dense map"):
+        heads.predicted_mask(image if heads.input_shape[-1] == 1 else images(1, channels=3)[0], 1)

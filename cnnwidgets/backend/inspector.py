@@ -12,6 +12,7 @@ from .. import compat
 from ..errors import (
     ClassNotFoundError,
     InvalidImageError,
+    InvalidTargetError,
     LayerNotFoundError,
     NoSpatialLayerError,
     NotAClassifierError,
@@ -43,12 +44,14 @@ class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, Occlusion
     Parameters
     ----------
     model : keras.Model
-        A Keras 3 model with one image input ``(H, W, C)`` and one output of
-        class scores. Sequential and functional models, with nested models
+        A Keras 3 model with one image input ``(H, W, C)`` and any number of
+        outputs: class scores, regression values or dense maps (see
+        ``output_kinds`` and :mod:`cnnwidgets.targets`). Sequential and functional models, with nested models
         inside, are fully supported; for subclassed models only the methods
         that need no layer access work (predict, occlusion, input gradients).
     class_names : sequence of str, optional
-        One name per output class.
+        One name per class of the first output (the channels of a dense
+        map, e.g. a segmentation's classes).
     preprocess : callable, optional
         Maps a batch of display images ``(B, H, W, C)`` (float, in
         ``input_range``) to model inputs, e.g.
@@ -56,6 +59,16 @@ class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, Occlusion
         pixel. Gradients are taken with respect to the model input.
     input_range : tuple of float
         Pixel range of display images, ``(0, 255)`` by default.
+    output_kinds : str, sequence or dict, optional
+        What each output holds: ``"classes"`` (a vector of class scores),
+        ``"values"`` (a regression vector) or ``"map"`` (a dense ``(H', W')``
+        or ``(H', W', K)`` output). One string for every output, one per
+        output, or ``{name_or_index: kind}`` for some. Guessed when not
+        given: dense outputs are maps, a vector ending in softmax or sigmoid
+        holds classes, other linear vectors are regression values, except a
+        model's only output, which is taken for class logits when it has
+        several entries (say ``output_kinds="values"`` for a regression
+        model with several values).
     cache_size : int
         Most results kept in the LRU cache (0 disables caching).
 
@@ -68,7 +81,8 @@ class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, Occlusion
     0
     """
 
-    def __init__(self, model, class_names=None, preprocess=None, input_range=(0.0, 255.0), cache_size=256):
+    def __init__(self, model, class_names=None, preprocess=None, input_range=(0.0, 255.0), cache_size=256,
+                 output_kinds=None):
         keras = compat.load_keras()
 
         if not isinstance(model, keras.Model):
@@ -103,8 +117,11 @@ class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, Occlusion
             output_shape, activation = _probe_output(model, self.input_shape)
             self.output_shapes, self.output_activations, self.output_names = [output_shape], [activation], ["output"]
         self.output_activation = self.output_activations[0]
+        #: What each output holds: "classes", "values" or "map" (see ``output_kinds`` above).
+        self.output_kinds = _output_kinds(output_kinds, self.output_shapes, self.output_activations,
+                                          self.output_names)
         #: True for one output of class scores ``(K,)``: ints and class names mean classes.
-        self.is_classifier = len(self.output_shapes) == 1 and len(self.output_shapes[0]) == 1
+        self.is_classifier = len(self.output_shapes) == 1 and self.output_kinds[0] == "classes"
         #: Number of classes of a classifier, None for other models (use targets).
         self.num_classes = int(self.output_shapes[0][0]) if self.is_classifier else None
         self.class_names = self._check_class_names(class_names)
@@ -144,14 +161,17 @@ class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, Occlusion
             # Plain attribute, bypassing Keras' layer tracking; no global registry.
             object.__setattr__(model, _INSPECTORS_ATTR, existing)
         names = None if class_names is None else tuple(str(n) for n in class_names)
+        kinds = kwargs.pop("output_kinds", None)
         for inspector in existing:
             same_pre = preprocess is None or inspector.preprocess is preprocess
             same_names = names is None or inspector.class_names in (None, names)
-            if same_pre and same_names and not kwargs:
+            same_kinds = kinds is None or inspector.output_kinds == _output_kinds(
+                kinds, inspector.output_shapes, inspector.output_activations, inspector.output_names)
+            if same_pre and same_names and same_kinds and not kwargs:
                 if names is not None and inspector.class_names is None:
                     inspector.class_names = inspector._check_class_names(names)
                 return inspector
-        inspector = cls(model, class_names=class_names, preprocess=preprocess, **kwargs)
+        inspector = cls(model, class_names=class_names, preprocess=preprocess, output_kinds=kinds, **kwargs)
         existing.append(inspector)
         return inspector
 
@@ -266,14 +286,37 @@ class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, Occlusion
     def _check_class_names(self, class_names):
         if class_names is None:
             return None
-        self._require_classifier("take class names")
+        if self.output_kinds[0] == "values":
+            raise NotAClassifierError(
+                f"cannot take class names: the model's first output {self.output_names[0]!r} holds regression "
+                "values, not classes (say output_kinds='classes' if it holds class scores)"
+            )
         names = tuple(str(n) for n in class_names)
-        if len(names) != self.num_classes:
+        count = self.class_count(0)
+        if len(names) != count:
+            what = "outputs" if self.is_classifier else f"channels in output {self.output_names[0]!r}"
             raise ClassNotFoundError(
-                f"got {len(names)} class names but the model has {self.num_classes} outputs; "
-                "give one name per output"
+                f"got {len(names)} class names but the model has {count} {what}; give one name per output class"
             )
         return names
+
+    def output_index(self, output):
+        """The index of an output given by index or name (see :attr:`output_names`)."""
+        from .targeting import _output_index
+
+        return _output_index(self, output)
+
+    def class_count(self, output=0):
+        """How many classes output ``output`` holds: its vector length, or a map's channels (1 for ``(H', W')``)."""
+        shape = self.output_shapes[self.output_index(output)]
+        return int(shape[2]) if len(shape) == 3 else 1 if len(shape) == 2 else int(shape[0]) if shape else 1
+
+    def output_class_names(self, output=0):
+        """Display names of output ``output``'s classes or values (``class_names`` on the first output, else indices)."""
+        index = self.output_index(output)
+        if index == 0 and self.class_names is not None:
+            return self.class_names
+        return tuple(str(i) for i in range(self.class_count(index)))
 
     def class_index(self, spec, image=None):
         """Resolve a class given by index or name; ``None`` means the predicted class of ``image``."""
@@ -474,6 +517,47 @@ class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, Occlusion
             ("outputs", key), lambda: [t.numpy()[0] for t in self._function("outputs", build)(model_input[None])])
         return [np.array(t) for t in found]
 
+    def predict_output(self, image, output=0):
+        """One output for one image, as a person reads it (cached).
+
+        Class scores come as probabilities (softmax of logits), regression
+        values as they are, a dense map as ``(H', W', K)`` probabilities
+        where it ends in softmax/sigmoid (else raw scores).
+
+        Parameters
+        ----------
+        image : array_like
+        output : int or str
+            Output index or name.
+        """
+        index = self.output_index(output)
+        raw = self.predict_outputs(image)[index].astype(np.float32)
+        kind, activation = self.output_kinds[index], self.output_activations[index]
+        if kind == "classes" and not activation:
+            shifted = np.exp(raw - raw.max())
+            return (shifted / shifted.sum()).astype(np.float32)
+        if kind == "map" and raw.ndim == 2:
+            return raw[..., None]
+        return raw
+
+    def predicted_mask(self, image, output=0):
+        """The class predicted at each pixel of a dense output, int ``(H', W')``.
+
+        Several channels: the arg-max; one channel: above 0.5 for a sigmoid
+        (above 0 for raw scores).
+        """
+        index = self.output_index(output)
+        if self.output_kinds[index] != "map":
+            raise InvalidTargetError(
+                f"output {self.output_names[index]!r} has shape {self.output_shapes[index]}, not a dense map; "
+                "predicted_mask needs a segmentation output (H', W', K)"
+            )
+        scores = self.predict_output(image, index)
+        if scores.shape[-1] == 1:
+            threshold = 0.5 if self.output_activations[index] else 0.0
+            return (scores[..., 0] > threshold).astype(np.int32)
+        return np.argmax(scores, axis=-1).astype(np.int32)
+
     def target_score(self, image, target=None):
         """The score a target explains for one image (probability where the output is softmax/sigmoid, else value)."""
         _, model_input, key = self.prepare(image)
@@ -667,6 +751,47 @@ def _subclassed_input_shape(model):
     if len(shapes) != 1 or shapes[0] is None or len(shapes[0]) != 4:
         return None
     return tuple(None if d is None else int(d) for d in shapes[0][1:])
+
+
+OUTPUT_KINDS = ("classes", "values", "map")
+
+
+def _output_kinds(given, shapes, activations, names):
+    """The kind of each output: ``given`` (str, sequence or {name_or_index: kind}) over the guess."""
+    kinds = []
+    for shape, activation in zip(shapes, activations):
+        if len(shape) >= 2:
+            kinds.append("map")
+        elif activation or (len(shapes) == 1 and shape and shape[0] > 1):
+            kinds.append("classes")  # softmax/sigmoid, or the logits of a model's only output
+        else:
+            kinds.append("values")
+    if given is None:
+        return kinds
+    if isinstance(given, str):
+        given = [given] * len(shapes)
+    if isinstance(given, Mapping):
+        for key, kind in given.items():
+            if isinstance(key, str) and key in names:
+                kinds[names.index(key)] = kind
+            elif isinstance(key, numbers.Integral) and -len(shapes) <= key < len(shapes):
+                kinds[key] = kind
+            else:
+                raise UnsupportedModelError(f"output_kinds names output {key!r}; the model's outputs are {names}")
+    else:
+        given = list(given)
+        if len(given) != len(shapes):
+            raise UnsupportedModelError(f"output_kinds has {len(given)} entries for the model's {len(shapes)} outputs")
+        kinds = given
+    for kind, shape, name in zip(kinds, shapes, names):
+        if kind not in OUTPUT_KINDS:
+            raise UnsupportedModelError(f"output kind {kind!r} (output {name!r}) is not one of {OUTPUT_KINDS}")
+        if (kind == "map") != (len(shape) >= 2):
+            raise UnsupportedModelError(
+                f"output {name!r} has shape {shape}: it can only be "
+                + ("a 'map'" if len(shape) >= 2 else "'classes' or 'values'")
+            )
+    return list(kinds)
 
 
 def _probe_output(model, input_shape):

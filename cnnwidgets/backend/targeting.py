@@ -96,6 +96,9 @@ def resolve(insp, spec, predicted=None):
     if explicit_output:
         output, inner = _output_index(insp, spec.output), spec.target
     shape = insp.output_shapes[output]
+    kind = insp.output_kinds[output]
+    if kind == "values" and isinstance(inner, (Class, numbers.Integral, np.integer)) and not isinstance(inner, bool):
+        inner = Value(inner.index if isinstance(inner, Class) else int(inner))  # an index into a regression output
     if inner is None or isinstance(inner, (Class, str, numbers.Integral, np.integer)) and not isinstance(inner, bool):
         label = inner.index if isinstance(inner, Class) else inner
         if not insp.is_classifier and not (explicit_output and len(shape) == 1):
@@ -106,6 +109,8 @@ def resolve(insp, spec, predicted=None):
                 "Output(name, target) to choose an output, or a callable outputs -> (B,) scores"
             )
         if explicit_output and not insp.is_classifier:
+            if isinstance(label, str):
+                label = _class_by_name(insp, output, label)
             index = _check_index(label, shape[0], "class") if label is not None else None
             if index is None:
                 raise InvalidTargetError("Output(..., None): give the class to explain on that output")
@@ -131,7 +136,9 @@ def resolve(insp, spec, predicted=None):
                 "Class or Value for a vector output"
             )
         channels = shape[2] if len(shape) == 3 else 1
-        index = _check_index(inner.class_index, channels, "class")
+        label = inner.class_index
+        index = _check_index(_class_by_name(insp, output, label) if isinstance(label, str) else label,
+                             channels, "class")
         if inner.mask.shape != tuple(shape[:2]):
             raise InvalidTargetError(
                 f"the Region mask has shape {inner.mask.shape}; it must match output {output}'s spatial "
@@ -214,6 +221,16 @@ def _check_index(index, size, what):
     if not 0 <= int(index) < size:
         raise InvalidTargetError(f"{what} index {index} is out of range: the output has {size} (0 to {size - 1})")
     return int(index)
+
+
+def _class_by_name(insp, output, name):
+    names = insp.output_class_names(output)
+    if name in names:
+        return names.index(name)
+    raise InvalidTargetError(
+        f"output {insp.output_names[output]!r} has no class named {name!r}; its classes are {list(names)} "
+        "(names come from class_names, on the first output)"
+    )
 
 
 def _output_index(insp, output):

@@ -6,6 +6,7 @@
 - :mod:`.widget`: :class:`InspectorWidget`, the base of the widgets (status
   line, progress bar, worker, snapshot), and input checks.
 - :mod:`.traits`: array and image traits, colormap and class validation.
+- :mod:`.targets`: what is explained on any model (output, class, region, value sign).
 - :mod:`.charts`: the class-score bar chart.
 - :mod:`.thumbnails`: the clickable strip of input images.
 - :mod:`.style`: colours and visibility helpers.

@@ -35,13 +35,16 @@ def name_digits_classes(inspector):
         inspector.class_names = inspector._check_class_names(DIGIT_CLASS_NAMES)
 
 
-def resolve_inspector(model, class_names=None, preprocess=None):
-    """The shared :class:`~cnnwidgets.Inspector` for ``model`` (or ``model`` itself if it is one)."""
+def resolve_inspector(model, class_names=None, preprocess=None, output_kinds=None):
+    """The shared :class:`~cnnwidgets.Inspector` for ``model`` (or ``model`` itself if it is one).
+
+    ``output_kinds`` says what the model's outputs hold (see :class:`~cnnwidgets.Inspector`).
+    """
     if isinstance(model, Inspector):
         if class_names is not None and model.class_names is None:
             model.class_names = model._check_class_names(class_names)
         return model
-    return Inspector.for_model(model, class_names=class_names, preprocess=preprocess)
+    return Inspector.for_model(model, class_names=class_names, preprocess=preprocess, output_kinds=output_kinds)
 
 
 def image_batch(inspector, images, labels=None):
@@ -93,10 +96,10 @@ class InspectorWidget(widgets.VBox):
     result is never drawn) and implement :meth:`_snapshot_panels`.
     """
 
-    def __init__(self, model, class_names=None, preprocess=None, **kwargs):
+    def __init__(self, model, class_names=None, preprocess=None, output_kinds=None, **kwargs):
         super().__init__(**kwargs)
         #: The shared compute backend (``Inspector.for_model(model)``).
-        self.inspector = resolve_inspector(model, class_names, preprocess)
+        self.inspector = resolve_inspector(model, class_names, preprocess, output_kinds)
         self.status = widgets.HTML(layout=widgets.Layout(min_height="1.6em"))
         self.progress = widgets.FloatProgress(
             min=0.0, max=1.0, value=0.0, description="", layout=widgets.Layout(width="220px", visibility="hidden")

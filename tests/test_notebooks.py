@@ -11,6 +11,7 @@ cell itself would not raise). A notebook that shows a widget error on purpose
 """
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -29,7 +30,8 @@ TIMEOUT_S = 300
 #: Markup of ``InspectorWidget.show_error`` (see ``cnnwidgets/widgets/base.py``).
 WIDGET_ERROR_MARK = 'class="cnnwidgets-error"'
 #: The lessons every checkout must have (the glob would quietly run none if they went missing).
-REQUIRED = ("00_tour.ipynb", "05_tank_story.ipynb", "06_your_own_model.ipynb", "07_which_map_to_trust.ipynb")
+REQUIRED = ("00_tour.ipynb", "05_tank_story.ipynb", "06_your_own_model.ipynb", "07_which_map_to_trust.ipynb",
+            "10_beyond_classification.ipynb")
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +48,40 @@ def kernel_dir(tmp_path_factory):
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
     return kernels
+
+
+@pytest.fixture(scope="module")
+def executed(kernel_dir):
+    """``executed(path)``: the notebook run top to bottom (once per module), or a failure saying what raised."""
+    done = {}
+
+    def run(path):
+        if path not in done:
+            done[path] = _execute(path, kernel_dir)
+        return done[path]
+
+    return run
+
+
+def _execute(path, kernel_dir):
+    notebook = nbformat.read(path, as_version=4)
+    manager = AsyncKernelManager(
+        kernel_name=KERNEL_NAME,
+        kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernel_dir)]),
+    )
+    assert manager.kernel_spec.argv[0] == sys.executable
+    client = NotebookClient(
+        notebook,
+        km=manager,
+        kernel_name=KERNEL_NAME,
+        timeout=TIMEOUT_S,
+        resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
+    )
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        pytest.fail(f"{path.name} raised:\n{exc}", pytrace=False)
+    return notebook
 
 
 def _notebook_id(path):
@@ -99,25 +135,8 @@ def _stderr_tracebacks(notebook):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_notebook_id)
-def test_notebook_runs(path, kernel_dir):
-    notebook = nbformat.read(path, as_version=4)
-    manager = AsyncKernelManager(
-        kernel_name=KERNEL_NAME,
-        kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernel_dir)]),
-    )
-    assert manager.kernel_spec.argv[0] == sys.executable
-    client = NotebookClient(
-        notebook,
-        km=manager,
-        kernel_name=KERNEL_NAME,
-        timeout=TIMEOUT_S,
-        resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
-    )
-    try:
-        client.execute()
-    except CellExecutionError as exc:
-        pytest.fail(f"{path.name} raised:\n{exc}", pytrace=False)
-
+def test_notebook_runs(path, executed):
+    notebook = executed(path)
     tracebacks = _stderr_tracebacks(notebook)
     assert not tracebacks, f"{path.name}: cell {tracebacks[0][0]} printed a traceback:\n{tracebacks[0][1]}"
     errors = _widget_errors(notebook)
@@ -144,3 +163,65 @@ def test_the_checks_catch_widget_errors_and_thread_tracebacks():
     }}}
     assert _widget_errors(notebook) == [error_html]
     assert [index for index, _ in _stderr_tracebacks(notebook)] == [0]
+
+
+# ------------------------------------------------------- lesson 10's claims
+BEYOND = NOTEBOOK_DIR / "10_beyond_classification.ipynb"
+
+
+def _cell(notebook, needle):
+    """The one code cell whose source contains ``needle``."""
+    found = [cell for cell in notebook.cells if cell.cell_type == "code" and needle in cell.source]
+    assert len(found) == 1, f"{len(found)} code cells of {BEYOND.name} contain {needle!r}"
+    return found[0]
+
+
+def _stdout(cell):
+    return "".join(out.get("text", "") for out in cell.outputs if out.get("output_type") == "stream"
+                   and out.get("name") == "stdout")
+
+
+def _number(text, label):
+    """The number printed after ``label`` in ``text``."""
+    found = re.search(re.escape(label) + r"\s*(-?[0-9.]+)", text)
+    assert found, f"{BEYOND.name} no longer prints {label!r}; its output was:\n{text}"
+    return float(found.group(1))
+
+
+@pytest.mark.slow
+def test_the_beyond_classification_lesson_shows_what_its_text_says(executed):
+    """Lesson 10's prose asks questions whose answers come from the trained models: they must still hold."""
+    notebook = executed(BEYOND)
+    # every picture the lesson talks about is drawn
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and "show(" in cell.source and "def show" not in cell.source:
+            assert any("image/png" in out.get("data", {}) for out in cell.outputs), f"no picture from:\n{cell.source}"
+
+    kinds = _stdout(_cell(notebook, "insp.output_kinds[0]"))
+    assert "kind 'map'" in kinds and "kind 'values'" in kinds, kinds
+
+    # "In which weather does the segmenter see tank pixels where there is no tank?": clearly the cloudy one
+    predictions = _stdout(_cell(notebook, "predicted = np.stack"))
+    assert _number(predictions, "intersection over union") > 0.4, predictions
+    cloudy, sunny = _number(predictions, "empty cloudy scenes:"), _number(predictions, "empty sunny  scenes:")
+    assert cloudy >= 5 and cloudy >= 3 * sunny, predictions
+    assert _number(predictions, "off by") < 3 and _number(predictions, "px (row) and") < 3, predictions
+
+    # "Does the segmenter look at the tank?": every map puts well over the tank's share of the picture on it
+    region = _stdout(_cell(notebook, "def on_tank"))
+    tank_share = _number(region, "the tank is")
+    for method in ("Grad-CAM", "Integrated Gradients", "Occlusion"):
+        assert _number(region, method) >= 2 * tank_share, region
+
+    # "Which end of the tank makes it say left?": the left end; without the tank it guesses nearer the middle
+    blurred = _stdout(_cell(notebook, "column_of = "))
+    seen = _number(blurred, "column as seen:")
+    left, right = _number(blurred, "left half of the tank blurred:"), _number(blurred, "right half of the tank blurred:")
+    whole = _number(blurred, "the whole tank blurred:")
+    assert seen < 0.45, f"the chosen tank is not on the left:\n{blurred}"
+    assert left - seen >= 0.04 and left - seen > 2 * abs(right - seen), blurred
+    assert abs(whole - 0.5) < abs(seen - 0.5), blurred
+
+    heads = _stdout(_cell(notebook, "two_heads = keras.Model"))
+    assert "{'probabilities': 'map', 'centre': 'values'}" in heads, heads
+    assert "each head's map equals its own model's: True True" in heads, heads

@@ -225,3 +225,11 @@ def test_the_beyond_classification_lesson_shows_what_its_text_says(executed):
     heads = _stdout(_cell(notebook, "two_heads = keras.Model"))
     assert "{'probabilities': 'map', 'centre': 'values'}" in heads, heads
     assert "each head's map equals its own model's: True True" in heads, heads
+
+    # the widgets on these models are shown (test_notebook_runs fails on any error they display)
+    for constructor in ("cw.SaliencyOverlay(", "cw.OcclusionPainter(", "cw.LayerBrowser("):
+        outputs = _cell(notebook, constructor).outputs
+        assert any("application/vnd.jupyter.widget-view+json" in out.get("data", {}) for out in outputs), (
+            f"the cell with {constructor} shows no widget")
+    painted = _stdout(_cell(notebook, "overlay.region = "))
+    assert "tank over its painted region" in painted, painted

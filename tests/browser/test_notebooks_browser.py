@@ -8,11 +8,14 @@ uses the first visible widget of each kind once, as a person would:
 * LayerBrowser: click a block of the architecture diagram (the layer menu,
   the diagram highlight and the feature maps change);
 * FilterGrid: the next page (or, for a one-page layer, a click on a tile);
-* OcclusionPainter: drag the occluder across the image;
-* SaliencyOverlay: click the second class button (the map changes);
+* OcclusionPainter: drag the occluder across the image (beyond classifiers, the values read in
+  its target panel change too);
+* SaliencyOverlay: click the second class button (the map changes); on a model that is not a
+  classifier (a segmenter), paint a region on the predicted mask of its target panel instead;
 * AuditBrowser: click the first image of the first cluster (an Explorer opens on it).
 
-Widgets inside an Explorer are reached through its tabs. The interacted
+Widgets inside an Explorer are reached through its tabs. A LayerBrowser that shows output heads
+(lesson 10's two-headed model) must show every head the notebook expects (``HEADS``). The interacted
 canvases must change pixels; screenshots go to
 ``tests/artifacts/screenshots/notebook-<notebook>-<widget>.png``.
 """
@@ -43,6 +46,8 @@ WIDGETS = {
 #: Title of each widget's tab in an Explorer.
 EXPLORER_TABS = {"layer-browser": "Layers", "filter-grid": "Filters", "occlusion-painter": "Occlusion",
                  "saliency-overlay": "Saliency"}
+#: The output heads a notebook's LayerBrowser shows, by kind (CSS class ``cnnwidgets-output-head-<kind>``).
+HEADS = {"10_beyond_classification.ipynb": ("map", "values")}
 #: Diagram points tried in turn until one selects another layer: the first row of blocks
 #: (digits CNN: conv2, a conv layer, so that a linked FilterGrid shows filters; MobileNetV2: Conv1_relu).
 DIAGRAM_CLICKS = [(298, 86), (282, 90), (230, 86), (200, 90), (162, 86)]
@@ -106,39 +111,61 @@ def _use_filter_grid(page, harness, widget, timeout):
     return "tile click"
 
 
+def _drag(page, locator, points, steps=6):
+    """Press at the first point, move through the others, release; points as fractions of ``locator``'s box."""
+    box = locator.bounding_box()
+    at = lambda fx, fy: (box["x"] + fx * box["width"], box["y"] + fy * box["height"])  # noqa: E731
+    page.mouse.move(*at(*points[0]))
+    page.mouse.down()
+    for point in points[1:]:
+        page.mouse.move(*at(*point), steps=steps)
+    page.mouse.up()
+
+
 def _use_occlusion_painter(page, harness, widget, timeout):
     canvas = widget.locator(".cnnwidgets-occlusion-canvas").first
     canvas.scroll_into_view_if_needed()
     before = harness.canvas_pixels(page, canvas)
-    box = canvas.bounding_box()
-    at = lambda fx, fy: (box["x"] + fx * box["width"], box["y"] + fy * box["height"])  # noqa: E731
-    page.mouse.move(*at(0.25, 0.3))
-    page.mouse.down()
-    page.mouse.move(*at(0.45, 0.5), steps=6)
-    page.mouse.move(*at(0.6, 0.65), steps=6)
-    page.mouse.up()
+    panel = widget.locator(".cnnwidgets-target-panel").filter(visible=True)
+    readout = panel.first.inner_text() if panel.count() else None
+    _drag(page, canvas, [(0.25, 0.3), (0.45, 0.5), (0.6, 0.65)])
     harness.wait_for_pixels(page, canvas, _changed(before), timeout=timeout,
                             message="the occluder to be drawn after the drag")
-    return "drag"
+    if readout is None:
+        return "drag"
+    assert _poll(lambda: panel.first.inner_text() != readout, timeout), (
+        f"the target panel still reads {readout!r} after the occluder moved")
+    return "drag (the values under the occluder changed)"
 
 
 def _use_saliency_overlay(page, harness, widget, timeout):
     heatmap = widget.locator("canvas.cnnwidgets-saliency-heatmap").first
     overlay = widget.locator("canvas.cnnwidgets-saliency-overlay").first
     before = {"heatmap": harness.canvas_pixels(page, heatmap), "overlay": harness.canvas_pixels(page, overlay)}
-    # the buttons are the top classes, most probable first; the shown class is (usually) the first
-    button = widget.locator(".cnnwidgets-class-button").filter(visible=True).nth(1)
-    name = button.inner_text()
-    button.click()
-    page.wait_for_function("(b) => b.classList.contains('mod-primary')", arg=button.element_handle(),
-                           timeout=timeout * 1000)
+    panel = widget.locator(".cnnwidgets-target-panel").filter(visible=True)
+    if panel.count():
+        # not a classifier: paint a region across the lower part of the predicted mask (the tanks' band)
+        mask = panel.first.locator(".cnnwidgets-target-mask").first
+        mask.scroll_into_view_if_needed()
+        _drag(page, mask, [(0.1, 0.72), (0.5, 0.75), (0.9, 0.72)])
+        note = panel.first.locator(".cnnwidgets-target-note").first
+        assert _poll(lambda: "painted region" in note.inner_text(), timeout), (
+            f"the target panel does not say it explains the painted region: {note.inner_text()!r}")
+        name = note.inner_text()
+    else:
+        # the buttons are the top classes, most probable first; the shown class is (usually) the first
+        button = widget.locator(".cnnwidgets-class-button").filter(visible=True).nth(1)
+        name = button.inner_text()
+        button.click()
+        page.wait_for_function("(b) => b.classList.contains('mod-primary')", arg=button.element_handle(),
+                               timeout=timeout * 1000)
 
     def changed():
         return any(_changed(before[key])(harness.canvas_pixels(page, canvas))
                    for key, canvas in (("heatmap", heatmap), ("overlay", overlay)))
 
-    assert _poll(changed, timeout), f"the saliency map did not change after clicking class {name!r}"
-    return f"class {name}"
+    assert _poll(changed, timeout), f"the saliency map did not change after choosing {name!r}"
+    return f"target {name}"
 
 
 #: Where the AuditBrowser draws the first image of its first cluster (the colour band is 6 px,
@@ -223,4 +250,9 @@ def test_notebook_runs_and_its_widgets_respond_in_jupyterlab(notebook, page, jup
         used[kind] = use(page, harness, widget, timeout=120)
         harness.save_screenshot(widget, f"notebook-{notebook.stem}-{kind}")
     assert used, f"{notebook.name}: no widget to use"
+    for kind in HEADS.get(notebook.name, ()):
+        head = _visible(root, f".cnnwidgets-layer-browser .cnnwidgets-output-head-{kind}")
+        assert head.count(), f"{notebook.name}: the LayerBrowser shows no {kind} output head"
+        head.first.scroll_into_view_if_needed()
+        harness.save_screenshot(head.first, f"notebook-{notebook.stem}-head-{kind}")
     print(f"{notebook.name}: {run.seconds:.0f} s to run and render; {kinds_shown}; used {used}")

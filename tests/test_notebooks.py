@@ -213,6 +213,11 @@ def test_the_beyond_classification_lesson_shows_what_its_text_says(executed):
     for method in ("Grad-CAM", "Integrated Gradients", "Occlusion"):
         assert _number(region, method) >= 2 * tank_share, region
 
+    # "Which method's map changes when the region changes?": not Grad-CAM on this 1x1-convolution head
+    gradcam, integrated = (float(x) for x in re.findall(r"correlation (-?[0-9.]+)",
+                                                          _stdout(_cell(notebook, "why_sky_pixel = "))))
+    assert gradcam >= 0.99 and integrated < 0.5, (gradcam, integrated)
+
     # "Which end of the tank makes it say left?": the left end; without the tank it guesses nearer the middle
     blurred = _stdout(_cell(notebook, "column_of = "))
     seen = _number(blurred, "column as seen:")

@@ -147,10 +147,11 @@ def _use_saliency_overlay(page, harness, widget, timeout):
         # not a classifier: paint a region across the lower part of the predicted mask (the tanks' band)
         mask = panel.first.locator(".cnnwidgets-target-mask").first
         mask.scroll_into_view_if_needed()
-        _drag(page, mask, [(0.1, 0.72), (0.5, 0.75), (0.9, 0.72)])
         note = panel.first.locator(".cnnwidgets-target-note").first
-        assert _poll(lambda: "painted region" in note.inner_text(), timeout), (
-            f"the target panel does not say it explains the painted region: {note.inner_text()!r}")
+        said = note.inner_text()
+        _drag(page, mask, [(0.1, 0.72), (0.5, 0.75), (0.9, 0.72)])
+        assert _poll(lambda: note.inner_text() != said and "painted region" in note.inner_text(), timeout), (
+            f"the target panel does not say it explains the newly painted region: {note.inner_text()!r}")
         name = note.inner_text()
     else:
         # the buttons are the top classes, most probable first; the shown class is (usually) the first

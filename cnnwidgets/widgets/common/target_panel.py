@@ -228,7 +228,7 @@ class TargetPanel(widgets.VBox):
         self.refresh()
 
     def _image_changed(self, change):
-        image = self.owner.image
+        image = self.owner.image if self.owner.trait_has_value("image") else None
         self._image_rgba = None if image is None else image_to_rgba(np.asarray(image, np.float32),
                                                                    self.inspector.input_range)
         if self.owner.output_kind == "map":

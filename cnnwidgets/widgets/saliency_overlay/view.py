@@ -105,10 +105,11 @@ class SaliencyView:
         note = " Methods that explain a layer are off: the model has no spatial (H, W, C) layer." \
             if self._cam_problem else ""
         what = spec.explains
-        if self.inspector.is_classifier:
-            probability = self._probabilities[spec.class_index] if self._probabilities is not None else np.nan
+        scores = self._class_scores()
+        if self.inspector.is_classifier or self.output_kind == "classes":
+            probability = scores[spec.class_index] if scores is not None else np.nan
             what += f" (p = {probability:.3f})"
-        elif len(self.inspector.output_names) > 1:
+        if len(self.inspector.output_names) > 1:
             what += f" of output {self.output!r}"
         self.show_message(f"{method.label} for {what}{where}.{note}")
 

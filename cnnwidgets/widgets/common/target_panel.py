@@ -33,7 +33,7 @@ import numpy as np
 import traitlets
 
 from ...render import image_to_rgba
-from ...render.masks import box_region, brush_region, class_areas, class_palette, mask_rgba
+from ...render.masks import box_region, brush_region, channel_areas, class_palette, mask_rgba
 from ...render.saliency import display_zoom
 from .canvas import ImageCanvas
 from .style import ERROR, TEXT_MUTED, WARNING, show
@@ -196,7 +196,8 @@ class TargetPanel(widgets.VBox):
         palette = class_palette(max(2, len(names)))
         buttons = []
         for index, name in enumerate(names):
-            r, g, b = (int(v) for v in palette[index][:3])
+            # a one-channel map's class is drawn where the mask is 1, in the second colour
+            r, g, b = (int(v) for v in palette[1 if len(names) == 1 else index][:3])
             button = widgets.Button(description=str(name), layout=widgets.Layout(width="auto", min_width="60px"),
                                     tooltip=f"explain {name} over its predicted area")
             button.style.button_color = f"#{r:02x}{g:02x}{b:02x}"
@@ -258,7 +259,7 @@ class TargetPanel(widgets.VBox):
             region = owner.region_mask
         count = max(2, len(owner.output_class_names))
         self.mask_canvas.show(mask_rgba(mask, count, self._image_rgba, region, factor=self._factor))
-        shares = class_areas(mask, len(self.class_buttons))
+        shares = channel_areas(mask, len(self.class_buttons))
         target = owner.target
         for index, (button, name) in enumerate(zip(self.class_buttons, owner.output_class_names)):
             description = f"{name} \u00b7 {100 * shares[index]:.0f}%" if shares[index] >= 0.005 or not shares[index] \

@@ -273,3 +273,17 @@ def test_a_classifier_keeps_its_class_buttons():
     view.wait()
     assert view.target_panel is None and view.class_picker.layout.display != "none"
     assert view.explained_target == view.predicted_class
+
+
+def test_a_one_channel_sigmoid_segmenter_explains_its_foreground():
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((16, 16, 3))
+    x = L.Conv2D(4, 3, padding="same", activation="relu", name="conv")(L.Rescaling(1 / 255)(inp))
+    model = keras.Model(inp, L.Conv2D(1, 1, activation="sigmoid", name="fg")(x))
+    image = np.random.default_rng(3).uniform(0, 255, (16, 16, 3)).astype(np.float32)
+    view = SaliencyOverlay(model, image)
+    view.wait()
+    foreground = view.inspector.predict_output(image)[..., 0] > 0.5
+    assert foreground.any() and view.target == 0
+    np.testing.assert_allclose(view.heatmap, explained(view, Output(0, Region(0, foreground))), rtol=1e-5, atol=1e-7)
+    assert f"0 over its predicted area ({foreground.sum()} px)" in view.status.value

@@ -16,6 +16,7 @@ import traitlets
 
 from ...backend.methods import get_method
 from ...errors import CNNWidgetsError, LayerNotFoundError, UnsupportedModelError
+from ...render.masks import channel_areas
 from ...targets import Output, Region, Value
 from ..common.targets import RequestedTarget
 from ..common.traits import ArrayTrait, ImageArrayTrait, checked_colormap
@@ -263,7 +264,7 @@ class SaliencyState(RequestedTarget, InspectorWidget):
         if self.output_kind == "map":
             mask = self.predicted_mask
             count = len(self._class_names())
-            return None if mask is None else np.bincount(mask.reshape(-1), minlength=count)[:count] / mask.size
+            return None if mask is None else channel_areas(mask, count)
         return self.output_values
 
     def _class_label(self, index):
@@ -292,7 +293,8 @@ class SaliencyState(RequestedTarget, InspectorWidget):
             if self.region is not None:
                 mask = self.region
             elif self.predicted_mask is not None:
-                mask = self.predicted_mask == index
+                one_channel = len(self._class_names()) == 1  # its pixels are the mask's 1s
+                mask = self.predicted_mask == (1 if one_channel else index)
             else:
                 return None
             return Output(self.output_index, Region(int(index), mask if mask.any() else np.ones_like(mask)))

@@ -93,8 +93,9 @@ def test_a_segmenter_explains_the_predicted_tank_area_beside_the_mask(seg_view):
     described = view.describe_target()
     assert described.startswith("tank over its predicted area")
     assert described in view._heat_view.title and described in view.status.value
-    assert view.target_panel.mask_image.shape == (256, 256, 4)
-    assert view.snapshot().shape[1] > 4 * 256  # image, mask, map, overlay
+    assert view.target_panel.mask_image.shape == (192, 192, 4)  # as large as the image beside it
+    assert view.image_canvas.css_size == (192, 192)
+    assert view.snapshot().shape[1] > 4 * 192  # image, mask, map, overlay
 
 
 def test_a_click_on_the_mask_and_a_painted_region_choose_what_is_explained(seg_view):

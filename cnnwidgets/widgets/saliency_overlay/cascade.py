@@ -204,8 +204,8 @@ class CascadePanel(widgets.VBox):
         label = get_method(result.method).label
         spearman, ssim = (f"<b style='color:{colour}'>{what}</b>" for colour, what in zip(_SIMILARITY_COLOURS,
                                                                                           ("Spearman", "SSIM")))
-        self.note.value = (f"<small>{html.escape(label)} for {html.escape(_explains(self.inspector, context, result))}: "
-                           f"{spearman} "
+        explains = html.escape(_explains(self.inspector, context, result))
+        self.note.value = (f"<small>{html.escape(label)} for {explains}: {spearman} "
                            f"{result.spearman[-1]:.2f}, {ssim} {result.ssim[-1]:.2f} once every layer is randomized "
                            "(1 = unchanged). Click a step to see it large.</small>")
         if self.selected_step >= len(result.labels):

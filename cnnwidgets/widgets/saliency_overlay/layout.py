@@ -27,7 +27,12 @@ from .methods import method_info_html, method_options
 from .panels import TitledCanvas
 from .params import ParamControls
 
-__all__ = ["SaliencyLayout"]
+__all__ = ["SaliencyLayout", "PANEL_SIDE", "PANEL_SIDE_WITH_TARGET"]
+
+#: Longest side of the image, map and overlay panels on screen, in pixels.
+PANEL_SIDE = 280
+#: The same beside the target panel (four panels in a row on a non-classifier).
+PANEL_SIDE_WITH_TARGET = 200
 
 
 class SaliencyLayout:
@@ -86,6 +91,10 @@ class SaliencyLayout:
             menu.observe(lambda change, name=name: self._menu_picked(name, change.new), names="value")
             self.observe(lambda change, menu=menu: self._trait_picked(menu, change.new), names=name)
 
+    @property
+    def _panel_side(self):
+        return PANEL_SIDE if self.inspector.is_classifier else PANEL_SIDE_WITH_TARGET
+
     def _build_layout(self):
         size = 28
         self._image_view = TitledCanvas("Image", size, size)
@@ -112,7 +121,7 @@ class SaliencyLayout:
         self.target_panel = None
         panels = [self._image_view, heat_column, self._overlay_view]
         if not self.inspector.is_classifier:
-            self.target_panel = TargetPanel(self, display_size=256)
+            self.target_panel = TargetPanel(self, display_size=self._panel_side)
             self.target_panel.layout.margin = "0 8px"
             panels.insert(1, self.target_panel)
             show(self.class_picker, False)

@@ -75,7 +75,7 @@ class TrustPanel(widgets.VBox):
                   bqplot.Axis(scale=y_scale, orientation="vertical", label="class probability", tick_format=".3g",
                               num_ticks=3)],
             title="Faithfulness of the map shown",
-            fig_margin={"top": 36, "bottom": 42, "left": 52, "right": 12},
+            fig_margin={"top": 36, "bottom": 42, "left": 60, "right": 12},
             layout=widgets.Layout(width="420px", height="260px"), title_style={"font-size": "13px"},
         )
         self.figure.add_class("cnnwidgets-trust-curves")

@@ -219,7 +219,7 @@ class SaliencyOverlay(SaliencyView, SaliencyLayout, SaliencyCompute, SaliencySta
         image = change.new
         self._image_rgba = image_to_rgba(image, self.inspector.input_range)
         height, width = image.shape[:2]
-        zoom = display_zoom(height, width)
+        zoom = display_zoom(height, width, largest=self._panel_side)
         for view in (self._image_view, self._heat_view, self._overlay_view):
             view.canvas.zoom = zoom
         self._sync_legend_width()

@@ -114,3 +114,12 @@ def test_box_region_spans_both_corners_in_any_order_and_clips():
     expected[2:5, 1:4] = True
     np.testing.assert_array_equal(region, expected)
     assert box_region((6, 6), (-3, -3), (9, 1)).sum() == 12
+
+
+def test_a_large_mask_is_drawn_at_the_size_asked_for():
+    mask = np.zeros((64, 64), int)
+    mask[:, 32:] = 1
+    out = mask_rgba(mask, 2, size=(16, 16))
+    assert out.shape == (16, 16, 4)
+    assert (out[:, :8, :3] == rgb(CLASS_COLOURS[0])).all() and (out[:, 8:, :3] == rgb(CLASS_COLOURS[1])).all()
+    np.testing.assert_array_equal(mask_rgba(mask[:8, 28:36], 2, size=(24, 24)), mask_rgba(mask[:8, 28:36], 2, factor=3))

@@ -247,3 +247,21 @@ def test_a_one_channel_sigmoid_map_explains_its_foreground():
     send(panel, "mouse_down", 0.5, 0.5)
     send(panel, "mouse_up", 0.5, 0.5)
     assert owner.class_index == 0 and owner.region is None
+
+
+def test_a_map_larger_than_the_display_is_drawn_smaller_and_pointed_at_its_own_pixels():
+    keras.utils.set_random_seed(5)
+    side = 288
+    inp = keras.Input((side, side, 1))
+    model = keras.Model(inp, L.Conv2D(2, 1, activation="softmax", name="seg")(L.Rescaling(1 / 255)(inp)))
+    owner = Owner(cw.Inspector(model), np.random.default_rng(5).uniform(0, 255, (side, side, 1)).astype(np.float32))
+    panel = TargetPanel(owner)  # display_size 256
+    assert panel.mask_image.shape == (256, 256, 4) and panel.mask_canvas.css_size == (256, 256)
+    panel.tool = "box"
+    layer = panel.mouse_layer
+    for event, (x, y) in (("mouse_down", (10.0, 20.0)), ("mouse_move", (100.0, 50.0)), ("mouse_up", (100.0, 50.0))):
+        layer._handle_frontend_event(None, {"event": event, "x": x, "y": y}, [])
+    scale = side / 256
+    expected = np.zeros((side, side), bool)
+    expected[int(20 * scale):int(50 * scale) + 1, int(10 * scale):int(100 * scale) + 1] = True
+    np.testing.assert_array_equal(owner.region, expected)

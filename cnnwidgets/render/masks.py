@@ -95,7 +95,7 @@ def region_outline(region, width=1):
     return inside, outside
 
 
-def mask_rgba(mask, count, image_rgba=None, region=None, factor=1, image_share=0.35, dim=0.55):
+def mask_rgba(mask, count, image_rgba=None, region=None, factor=1, image_share=0.35, dim=0.55, size=None):
     """A predicted mask as a picture: a colour per class, the image faintly beneath, the region outlined.
 
     Parameters
@@ -115,17 +115,24 @@ def mask_rgba(mask, count, image_rgba=None, region=None, factor=1, image_share=0
         How much of the image shows through the class colours (0: none, 1: only the image).
     dim : float
         How much the pixels outside the region are darkened (0: not at all, 1: to black).
+    size : tuple of int, optional
+        ``(height, width)`` of the picture instead of ``factor`` times the mask's (nearest
+        pixels; e.g. a large output shown smaller).
 
     Returns
     -------
     numpy.ndarray
-        uint8 ``(H' * factor, W' * factor, 4)``, opaque.
+        uint8 ``(H' * factor, W' * factor, 4)`` (or ``size``), opaque.
     """
     mask = np.asarray(mask)
     if mask.ndim != 2:
         raise ValueError(f"a mask is (H', W') class labels, got shape {mask.shape}")
     factor = max(1, int(factor))
-    size = (mask.shape[0] * factor, mask.shape[1] * factor)
+    if size is None:
+        size = (mask.shape[0] * factor, mask.shape[1] * factor)
+    else:
+        size = tuple(max(1, int(v)) for v in size)
+        factor = min(size[0] // mask.shape[0], size[1] // mask.shape[1])
     palette = class_palette(count).astype(np.float32)
     colours = palette[np.mod(mask.astype(np.int64), int(count))][..., :3]
     if image_rgba is not None:

@@ -88,7 +88,7 @@ class TargetPanel(widgets.VBox):
         self.inspector = owner.inspector
         self._display_size = int(display_size)
         self._max_rows = int(max_rows)
-        self._factor = 1
+        self._size = None
         self._image_rgba = None
         self._drag = None  # while the button is down on the mask: dict(start, last, stroke, moved)
         self._score = None
@@ -230,8 +230,8 @@ class TargetPanel(widgets.VBox):
             self._build_class_buttons()
             shape = self.inspector.output_shapes[self.owner.output_index][:2]
             zoom = display_zoom(shape[0], shape[1], largest=self._display_size)
-            self._factor = int(zoom) if zoom >= 1 else 1
-            self.mask_canvas.zoom = zoom if zoom < 1 else 1.0
+            # drawn at the size shown: enlarged by an integer factor, or a large output sampled down
+            self._size = (max(1, round(shape[0] * zoom)), max(1, round(shape[1] * zoom)))
             self.brush_slider.max = max(1, min(shape) // 2)
             self.brush_size = min(max(1, round(min(shape) / 10)), self.brush_slider.max)
         self.refresh()
@@ -266,7 +266,7 @@ class TargetPanel(widgets.VBox):
         if region is None:
             region = owner.region_mask
         count = max(2, len(owner.output_class_names))
-        self.mask_canvas.show(mask_rgba(mask, count, self._image_rgba, region, factor=self._factor))
+        self.mask_canvas.show(mask_rgba(mask, count, self._image_rgba, region, size=self._size))
         shares = channel_areas(mask, len(self.class_buttons))
         target = owner.target
         for index, (button, name) in enumerate(zip(self.class_buttons, owner.output_class_names)):

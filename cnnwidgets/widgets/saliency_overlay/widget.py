@@ -111,11 +111,14 @@ class SaliencyOverlay(SaliencyView, SaliencyLayout, SaliencyCompute, SaliencySta
     A segmenter: explain the tank over a painted region (or click and paint
     on the mask beside the image).
 
-    >>> scenes, masks = cw.demo.tank_scenes(4)
-    >>> seg = cw.SaliencyOverlay(cw.demo.train_tank_segmenter(), scenes[0])
+    >>> scenes, masks = cw.demo.tank_scenes(4, tank_share=1.0)
+    >>> seg = cw.SaliencyOverlay(cw.demo.train_tank_segmenter(), scenes[0],
+    ...                          class_names=cw.demo.SEGMENT_CLASS_NAMES)
     >>> seg.class_name = "tank"; seg.region = masks[0]
     >>> seg.describe_target()
-    'tank over its painted region (... px)'
+    'tank over its painted region (97 px)'
+    >>> seg.wait(); seg.explained_target
+    Output(output=0, target=Region(class_index=1, mask=(32, 32) sum=97))'
     """
 
     def __init__(self, model, image, class_names=None, preprocess=None, *, method=None, method_params=None,

@@ -118,7 +118,7 @@ class SaliencyOverlay(SaliencyView, SaliencyLayout, SaliencyCompute, SaliencySta
     >>> seg.describe_target()
     'tank over its painted region (97 px)'
     >>> seg.wait(); seg.explained_target
-    Output(output=0, target=Region(class_index=1, mask=(32, 32) sum=97))'
+    Output(output=0, target=Region(class_index=1, mask=(32, 32) sum=97))
     """
 
     def __init__(self, model, image, class_names=None, preprocess=None, *, method=None, method_params=None,

@@ -8,6 +8,7 @@ names, labels and directions come from the metrics catalogue.
 """
 
 import html
+import numbers
 
 import bqplot
 import ipywidgets as widgets
@@ -178,7 +179,7 @@ class TrustPanel(widgets.VBox):
             if rank:
                 higher = get_metric(rank).better_is_higher(rank_params)
                 ranking.sort(key=lambda item: -item[1] if higher else item[1])
-            return results, ranking, rank, title
+            return results, ranking, rank, title, isinstance(class_index, numbers.Integral)
 
         self._runner.submit(compute, self._show, self._show_error)
 
@@ -189,7 +190,7 @@ class TrustPanel(widgets.VBox):
 
     # ------------------------------------------------------------------ draw
     def _show(self, value):
-        results, ranking, rank, title = value
+        results, ranking, rank, title, by_class = value
         self.results, self.ranking = results, ranking
         keys = list(results)
         labels = [_curve_label(key, results[key]) for key in keys]
@@ -199,8 +200,8 @@ class TrustPanel(widgets.VBox):
             self._lines.colors = [CURVE_COLOURS[k] for k in keys]
             self._lines.labels = labels
         first = next(iter(results.values()))
-        by_class = first.class_index is not None
-        # A class's probability lies in [0, 1]; another target's score (a region's sum, a value) has its own range.
+        # A classifier's class: a probability in [0, 1]; another target's score (a region's sum, a value) has its
+        # own range.
         self._y_scale.min, self._y_scale.max = (0.0, 1.0) if by_class else (None, None)
         self.figure.axes[1].label = "class probability" if by_class else "score of the target"
         what = f", class {first.class_index}" if by_class else (
@@ -225,7 +226,7 @@ class TrustPanel(widgets.VBox):
     def _show_error(self, exc):
         text = str(exc) if isinstance(exc, CNNWidgetsError) else f"{type(exc).__name__}: {exc}"
         if isinstance(exc, (InvalidTargetError, UnsupportedModelError)) and self._last is not None \
-                and not isinstance(self._last[2], int):
+                and not isinstance(self._last[2], numbers.Integral):
             text = f"The faithfulness metrics cannot measure this target yet ({text}); the map above is unaffected."
         self.summary.value = f"<span class='cnnwidgets-error' style='color:#b3261e'>{html.escape(text)}</span>"
 

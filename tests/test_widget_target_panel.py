@@ -265,3 +265,17 @@ def test_a_map_larger_than_the_display_is_drawn_smaller_and_pointed_at_its_own_p
     expected = np.zeros((side, side), bool)
     expected[int(20 * scale):int(50 * scale) + 1, int(10 * scale):int(100 * scale) + 1] = True
     np.testing.assert_array_equal(owner.region, expected)
+
+
+def test_hovering_the_mask_reads_the_class_and_its_probability_there(segmenter):
+    owner, panel = segmenter
+    mask, values = owner.predicted_mask, owner.output_values
+    row, col = 3, 5
+    label = int(mask[row, col])
+    send(panel, "mouse_move", row + 0.5, col + 0.5)
+    text = panel.hover_label.value
+    assert f"row {row}, col {col}" in text and ["sky", "ground", "tank"][label] in text
+    assert f"{100 * values[row, col, label]:.0f}%" in text
+    assert owner.region is None  # hovering paints nothing
+    send(panel, "mouse_out", row + 0.5, col + 0.5)
+    assert panel.hover_label.value == ""

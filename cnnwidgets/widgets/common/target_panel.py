@@ -158,7 +158,7 @@ class TargetPanel(widgets.VBox):
         self.mask_canvas.on_mouse_down(self._guarded(self._mouse_down))
         self.mask_canvas.on_mouse_move(self._guarded(self._mouse_move))
         self.mask_canvas.on_mouse_up(self._guarded(self._mouse_up))
-        self.mask_canvas.on_mouse_out(self._guarded(self._mouse_up))
+        self.mask_canvas.on_mouse_out(self._guarded(self._mouse_out))
         self.class_buttons = []
         width = f"{self._width}px"
         self._class_row = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap", max_width=width))
@@ -183,7 +183,10 @@ class TargetPanel(widgets.VBox):
                              layout=widgets.Layout(height="1.5em", margin="0"))
         hint = widgets.HTML(f"<div style='font-size:11px;line-height:1.35;color:{TEXT_MUTED};max-width:{width}'>"
                             "Click a class on the mask, or drag to paint a region (Box: drag a rectangle).</div>")
-        self._map_box = widgets.VBox([title, self.mask_canvas, self._class_row, tools, self.brush_slider, hint],
+        self.hover_label = widgets.HTML(layout=widgets.Layout(min_height="1.4em", max_width=width))
+        self.hover_label.add_class("cnnwidgets-target-hover")
+        self._map_box = widgets.VBox([title, self.mask_canvas, self.hover_label, self._class_row, tools,
+                                      self.brush_slider, hint],
                                      layout=widgets.Layout(align_items="flex-start"))
         self._rows_title = widgets.HTML(layout=widgets.Layout(height="1.5em", margin="0"))
         self.rows = ValueRows(self._pick_class, max_rows=self._max_rows)
@@ -298,6 +301,7 @@ class TargetPanel(widgets.VBox):
     def _mouse_move(self, x, y):
         drag = self._drag
         if drag is None:
+            self._show_hover(x, y)
             return
         point = self._pixel(x, y)
         if not drag["moved"] and tuple(map(int, point)) == tuple(map(int, drag["start"])):
@@ -325,6 +329,30 @@ class TargetPanel(widgets.VBox):
             self.note.value = _note("The region would be empty: back to the class's whole predicted area.", "warn")
             return
         self._set_region(region)
+
+    def _mouse_out(self, x, y):
+        self._mouse_up(x, y)  # leaving the canvas ends a stroke
+        self.hover_label.value = ""
+
+    def _show_hover(self, x, y):
+        """The pixel under the pointer: its predicted class and that class's score there."""
+        if self.owner.output_kind != "map" or not self._prediction_ready():
+            return
+        row, col = (int(v) for v in self._pixel(x, y))
+        names = self.owner.output_class_names
+        label = min(int(self.owner.predicted_mask[row, col]), len(names) - 1)
+        value = float(self.owner.output_values[row, col, label])
+        if self.inspector.output_activations[self.owner.output_index]:
+            score = f"{100 * value:.0f}%"
+        else:
+            score = f"score {value:.3g}"
+        if len(names) == 1:
+            label_text = names[0] if self.owner.predicted_mask[row, col] else f"not {names[0]}"
+        else:
+            label_text = names[label]
+        text = (f"<code>row {row}, col {col}</code> {html.escape(str(label_text))} "
+                f"<span style='color:{TEXT_MUTED}'>({html.escape(names[label])}: {score})</span>")
+        self.hover_label.value = f"<div style='font-size:11px;line-height:1.4'>{text}</div>"
 
     def _combined(self, stroke):
         """The region after a stroke: added to the painted region, or taken away (Erase) from the one explained."""

@@ -88,7 +88,9 @@ def test_segmenter_mask_click_and_paint_in_jupyterlab(page, jupyter_server, harn
     _wait_text(page, ".cnnwidgets-saliency", "Grad-CAM for tank over its predicted area")
     harness.save_screenshot(widget, "saliency-targets-lab-segmenter")
 
-    # a click on the sky (background) explains the background over its predicted area
+    # hovering reads the class under the pointer; a click on the sky explains the background's predicted area
+    page.mouse.move(*_screen(mask_box, 1, 1))
+    _wait_text(page, ".cnnwidgets-target-hover", "row 1, col 1 background")
     page.mouse.click(*_screen(mask_box, 1, 1))
     _wait_text(page, ".cnnwidgets-saliency", "Grad-CAM for background over its predicted area")
     overlay_background = harness.wait_for_pixels(page, overlay_canvas, _changed(overlay),
@@ -105,6 +107,7 @@ def test_segmenter_mask_click_and_paint_in_jupyterlab(page, jupyter_server, harn
     for col in range(4, 30, 2):
         page.mouse.move(*_screen(mask_box, 24, col))
     page.mouse.up()
+    page.mouse.move(5, 5)  # off the mask: the hover line clears
     _wait_text(page, ".cnnwidgets-saliency", "tank over its painted region")
     harness.wait_for_pixels(page, mask_canvas, _changed(before), message="the painted region to be outlined")
     values_view = run.root.locator(".cnnwidgets-saliency").nth(1)

@@ -346,12 +346,11 @@ class TargetPanel(widgets.VBox):
             score = f"{100 * value:.0f}%"
         else:
             score = f"score {value:.3g}"
-        if len(names) == 1:
-            label_text = names[0] if self.owner.predicted_mask[row, col] else f"not {names[0]}"
+        if len(names) == 1:  # one channel: its class or not, and the channel's score
+            shown = f"{names[0]} ({score})" if self.owner.predicted_mask[row, col] else f"not {names[0]} ({score})"
         else:
-            label_text = names[label]
-        text = (f"<code>row {row}, col {col}</code> {html.escape(str(label_text))} "
-                f"<span style='color:{TEXT_MUTED}'>({html.escape(names[label])}: {score})</span>")
+            shown = f"{names[label]} {score}"
+        text = f"<code>row {row}, col {col}</code> {html.escape(shown)}"
         self.hover_label.value = f"<div style='font-size:11px;line-height:1.4'>{text}</div>"
 
     def _combined(self, stroke):

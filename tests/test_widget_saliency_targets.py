@@ -288,3 +288,35 @@ def test_a_one_channel_sigmoid_segmenter_explains_its_foreground():
     assert foreground.any() and view.target == 0
     np.testing.assert_allclose(view.heatmap, explained(view, Output(0, Region(0, foreground))), rtol=1e-5, atol=1e-7)
     assert f"0 over its predicted area ({foreground.sum()} px)" in view.status.value
+
+
+def test_a_class_head_and_a_mask_head_switch_between_buttons_and_the_mask():
+    keras.utils.set_random_seed(4)
+    inp = keras.Input((16, 16, 3))
+    x = L.Conv2D(4, 3, padding="same", activation="relu", name="conv")(L.Rescaling(1 / 255)(inp))
+    cls = L.Dense(2, activation="softmax", name="cls")(L.GlobalAveragePooling2D()(x))
+    seg = L.Conv2D(3, 1, activation="softmax", name="seg")(L.MaxPooling2D(2, name="pool")(x))
+    model = keras.Model(inp, [cls, seg])
+    image = np.random.default_rng(4).uniform(0, 255, (16, 16, 3)).astype(np.float32)
+    view = SaliencyOverlay(model, image, method="gradient_x_input")
+    view.wait()
+    panel = view.target_panel
+    assert panel._map_box.layout.display == "none" and panel.rows.layout.display == ""
+    panel.output_menu.value = "seg"
+    view.wait()
+    assert view.output_kind == "map" and panel._map_box.layout.display == "" and panel.rows.layout.display == "none"
+    assert view.predicted_mask.shape == (8, 8) and len(panel.class_buttons) == 3
+    panel.tool = "box"
+    send(view, "mouse_down", 1.5, 2.5)
+    send(view, "mouse_move", 3.5, 5.5)
+    send(view, "mouse_up", 3.5, 5.5)
+    view.wait()
+    box = np.zeros((8, 8), bool)
+    box[1:4, 2:6] = True
+    np.testing.assert_array_equal(view.region, box)
+    np.testing.assert_allclose(view.heatmap, explained(view, Output(1, Region(view.target, box))), rtol=1e-5,
+                               atol=1e-7)
+    view.output = "cls"
+    view.wait()
+    assert view.region is None and panel._map_box.layout.display == "none"
+    np.testing.assert_allclose(view.heatmap, explained(view, Output(0, view.predicted_class)), rtol=1e-5, atol=1e-7)

@@ -320,3 +320,12 @@ def test_a_class_head_and_a_mask_head_switch_between_buttons_and_the_mask():
     view.wait()
     assert view.region is None and panel._map_box.layout.display == "none"
     np.testing.assert_allclose(view.heatmap, explained(view, Output(0, view.predicted_class)), rtol=1e-5, atol=1e-7)
+
+
+def test_the_snapshot_shows_the_values_beside_the_image(heads):
+    view = SaliencyOverlay(heads, np.full((12, 12, 3), 120, np.float32), output="box", method="vanilla")
+    view.wait()
+    snapshot = view.snapshot()
+    zoom = view.image_canvas.zoom
+    assert snapshot.shape[1] > 3 * 12 * zoom + 200  # image, values, map, overlay
+    assert snapshot.dtype == np.uint8 and snapshot.shape[-1] == 4

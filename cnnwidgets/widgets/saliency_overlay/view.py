@@ -7,7 +7,7 @@ import numpy as np
 
 from ...backend.methods import get_method
 from ...render import colorbar
-from ...render.panels import stack_panels
+from ...render.panels import bar_chart_rgba, stack_panels
 from ...render.saliency import display_zoom, legend_rgba, render_heatmap, titled_panel, zoom_rgba
 from ..common.canvas import drawing
 from .panels import TitledCanvas
@@ -178,6 +178,25 @@ class SaliencyView:
             heat,
             titled_panel(zoom_rgba(self.overlay_canvas.image, zoom), "Overlay"),
         ]
-        if self.target_panel is not None and self.output_kind == "map":
-            panels.insert(1, titled_panel(self.target_panel.mask_image, "Predicted mask"))
+        if self.target_panel is not None:
+            panels.insert(1, self._target_snapshot())
         return panels
+
+    def _target_snapshot(self):
+        """The target panel as a picture: the mask, or the values (class probabilities) as bars."""
+        if self.output_kind == "map":
+            return titled_panel(self.target_panel.mask_image, "Predicted mask")
+        rows = self.target_panel.rows
+        order = rows.order
+        names, values = self._class_names(), rows.values[order]
+        chosen = order.index(self.target) if self.target in order else None
+        size = (max(60, 22 * len(order)), 220)
+        if self.output_kind == "values":  # bars of the magnitude; the signed value in the label
+            labels = [f"{names[i]} = {v:.4g}" for i, v in zip(order, values)]
+            chart = bar_chart_rgba(np.abs(values), labels, size=size, highlight=chosen,
+                                   vmax=max(float(np.abs(values).max()), 1e-12), value_format=None)
+        else:
+            chart = bar_chart_rgba(values, [names[i] for i in order], size=size, highlight=chosen)
+        title = "Predicted values" if self.output_kind == "values" else "Class probabilities"
+        return titled_panel(chart, f"{title} ({'down' if self.value_sign < 0 else 'up'})"
+                            if self.output_kind == "values" else title)

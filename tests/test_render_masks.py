@@ -96,14 +96,17 @@ def test_mask_rgba_refuses_mismatched_regions():
         mask_rgba(np.zeros((4, 4, 2), int), 2)
 
 
-def test_brush_region_is_a_capsule_around_the_stroke():
-    shape, start, end, diameter = (12, 14), (2.5, 2.5), (8.5, 10.5), 3.0
+@pytest.mark.parametrize("start, end, diameter", [((2.5, 2.5), (8.5, 10.5), 3.0), ((-2.0, 13.2), (11.9, 0.1), 5.0),
+                                                  ((0.3, 0.2), (0.4, 9.0), 1.5)])
+def test_brush_region_is_a_capsule_around_the_stroke(start, end, diameter):
+    shape = (12, 14)
     region = brush_region(shape, start, end, diameter)
     a, b = np.array(start), np.array(end)
     for (r, c), value in np.ndenumerate(region):
         p = np.array([r + 0.5, c + 0.5])
         t = np.clip(np.dot(p - a, b - a) / np.dot(b - a, b - a), 0, 1)
-        assert value == (np.linalg.norm(p - (a + t * (b - a))) <= diameter / 2)
+        ends = [(int(np.floor(y)), int(np.floor(x))) for y, x in (start, end)]
+        assert value == (np.linalg.norm(p - (a + t * (b - a))) <= diameter / 2 or (r, c) in ends)
     dot = brush_region(shape, (4.2, 4.9), (4.2, 4.9), 0.1)
     assert dot.sum() == 1 and dot[4, 4]
 

@@ -66,7 +66,7 @@ def sample_nearest(array, size):
     height, width = (int(v) for v in size)
     rows = np.minimum(((np.arange(height) + 0.5) * array.shape[0] / height).astype(np.int64), array.shape[0] - 1)
     cols = np.minimum(((np.arange(width) + 0.5) * array.shape[1] / width).astype(np.int64), array.shape[1] - 1)
-    return array[rows][:, cols]
+    return array[rows[:, None], cols[None, :]]  # one gather
 
 
 def _shift_any(mask, width):
@@ -133,26 +133,32 @@ def mask_rgba(mask, count, image_rgba=None, region=None, factor=1, image_share=0
     else:
         size = tuple(max(1, int(v)) for v in size)
         factor = min(size[0] // mask.shape[0], size[1] // mask.shape[1])
-    palette = class_palette(count).astype(np.float32)
-    colours = palette[np.mod(mask.astype(np.int64), int(count))][..., :3]
-    if image_rgba is not None:
-        image = np.asarray(image_rgba, np.float32)[..., :3]
-        image = sample_nearest(image, mask.shape)
-        share = float(np.clip(image_share, 0.0, 1.0))
-        colours = (1.0 - share) * colours + share * image
-    rgb = sample_nearest(colours, size)
     if region is not None:
         region = np.asarray(region, bool)
         if region.shape != mask.shape:
             raise ValueError(f"the region has shape {region.shape}; it must match the mask {mask.shape}")
-        big = sample_nearest(region, size)
-        rgb = np.where(big[..., None], rgb, rgb * (1.0 - float(np.clip(dim, 0.0, 1.0))))
-        inside, outside = region_outline(big, width=2 if factor >= 4 else 1)
-        rgb[inside] = 255.0
-        rgb[outside] = 0.0
-    out = np.empty(size + (4,), np.uint8)
-    out[..., :3] = np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
-    out[..., 3] = 255
+    image = None if image_rgba is None else np.asarray(image_rgba, np.uint8)
+    # Colours are mixed at the finest of the map and the image (at most the size drawn), in 8-bit fixed
+    # point, then enlarged as whole RGBA pixels; only the outline is drawn at the size drawn.
+    finest = [max(mask.shape[i], 0 if image is None else image.shape[i]) for i in (0, 1)]
+    work = (min(size[0], finest[0]), min(size[1], finest[1]))
+    labels = np.mod(sample_nearest(mask, work).astype(np.int64), int(count))
+    rgb = class_palette(count)[:, :3].astype(np.uint16)[labels]
+    if image is not None:
+        share = int(round(256 * float(np.clip(image_share, 0.0, 1.0))))
+        rgb = ((256 - share) * rgb + share * sample_nearest(image[..., :3], work).astype(np.uint16) + 128) >> 8
+    if region is not None:
+        keep = 256 - int(round(256 * float(np.clip(dim, 0.0, 1.0))))
+        rgb = np.where(sample_nearest(region, work)[..., None], rgb, (rgb * keep + 128) >> 8)
+    small = np.empty(work + (4,), np.uint8)
+    small[..., :3] = rgb
+    small[..., 3] = 255
+    pixels = np.ascontiguousarray(sample_nearest(small.view(np.uint32)[..., 0], size))  # one 4-byte pixel each
+    out = pixels.view(np.uint8).reshape(size + (4,))
+    if region is not None:
+        inside, outside = region_outline(sample_nearest(region, size), width=2 if factor >= 4 else 1)
+        out[inside] = 255
+        out[outside, :3] = 0
     return out
 
 
@@ -178,15 +184,22 @@ def brush_region(shape, start, end, diameter):
         bool ``shape``.
     """
     height, width = (int(v) for v in shape)
-    rows, cols = np.indices((height, width), dtype=np.float64)
-    rows += 0.5
-    cols += 0.5
     (r0, c0), (r1, c1) = (tuple(float(v) for v in p) for p in (start, end))
-    dr, dc = r1 - r0, c1 - c0
-    length2 = dr * dr + dc * dc
-    t = np.zeros_like(rows) if length2 == 0 else np.clip(((rows - r0) * dr + (cols - c0) * dc) / length2, 0, 1)
-    distance2 = (rows - (r0 + t * dr)) ** 2 + (cols - (c0 + t * dc)) ** 2
-    covered = distance2 <= (max(float(diameter), 0.0) / 2.0) ** 2
+    radius = max(float(diameter), 0.0) / 2.0
+    covered = np.zeros((height, width), bool)
+    # only the pixels of the stroke's bounding box can be covered
+    top, left = max(0, int(np.floor(min(r0, r1) - radius))), max(0, int(np.floor(min(c0, c1) - radius)))
+    bottom = min(height, int(np.ceil(max(r0, r1) + radius)) + 1)
+    right = min(width, int(np.ceil(max(c0, c1) + radius)) + 1)
+    if bottom > top and right > left:
+        rows, cols = np.indices((bottom - top, right - left), dtype=np.float64)
+        rows += top + 0.5
+        cols += left + 0.5
+        dr, dc = r1 - r0, c1 - c0
+        length2 = dr * dr + dc * dc
+        t = np.zeros_like(rows) if length2 == 0 else np.clip(((rows - r0) * dr + (cols - c0) * dc) / length2, 0, 1)
+        distance2 = (rows - (r0 + t * dr)) ** 2 + (cols - (c0 + t * dc)) ** 2
+        covered[top:bottom, left:right] = distance2 <= radius ** 2
     for r, c in ((r0, c0), (r1, c1)):
         row, col = int(np.floor(r)), int(np.floor(c))
         if 0 <= row < height and 0 <= col < width:

@@ -260,16 +260,17 @@ class TargetPanel(widgets.VBox):
             return mask is not None and mask.shape == shape and values.ndim == 3 and values.shape[-1] == count
         return values.ndim == 1 and len(values) == count
 
-    def _draw_map(self, region=None):
-        """Draw the mask with ``region`` (default: the owner's explained region) and label the class buttons."""
+    def _draw_map(self, preview=None):
+        """Draw the mask with the owner's explained region (or a stroke's ``preview``) and label the class buttons."""
         owner = self.owner
         if not self._prediction_ready():
             return
         mask = owner.predicted_mask
-        if region is None:
-            region = owner.region_mask
+        region = owner.region_mask if preview is None else preview
         count = max(2, len(owner.output_class_names))
         self.mask_canvas.show(mask_rgba(mask, count, self._image_rgba, region, size=self._size))
+        if preview is not None:
+            return  # a stroke under way changes neither the class nor its area
         shares = channel_areas(mask, len(self.class_buttons))
         target = owner.target
         for index, (button, name) in enumerate(zip(self.class_buttons, owner.output_class_names)):
@@ -313,7 +314,7 @@ class TargetPanel(widgets.VBox):
         else:
             drag["stroke"] = drag["stroke"] | brush_region(shape, drag["last"], point, self.brush_size)
         drag["last"] = point
-        self._draw_map(region=self._combined(drag["stroke"]))
+        self._draw_map(preview=self._combined(drag["stroke"]))
 
     def _mouse_up(self, x, y):
         drag, self._drag = self._drag, None

@@ -16,7 +16,8 @@ import numpy as np
 from ..errors import ClassNotFoundError, InvalidTargetError, NotAClassifierError
 from ..targets import Class, Output, Region, Value, target_key
 
-__all__ = ["Scorer", "TargetBatch", "resolve", "resolve_many", "target_score"]
+__all__ = ["Scorer", "TargetBatch", "resolve", "resolve_many", "target_score", "reported_target",
+           "reported_class"]
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,24 @@ def target_score(scorer, outputs, logits, activations, indices, weights, kind):
     channel = tf.gather(values, indices, axis=3, batch_dims=1)
     weights = tf.broadcast_to(weights, tf.shape(channel))
     return tf.reduce_sum(channel * weights, axis=[1, 2])
+
+
+def reported_target(insp, spec, batch):
+    """What a result says it explained: the class index on a classifier, else the target as given.
+
+    ``spec`` is what the caller passed (None, an int, a name or a target);
+    ``batch`` its resolved one-row :class:`TargetBatch`. On a classifier a
+    class target is reported as its index (``None`` and names resolved), as
+    before targets existed; on any other model the target object itself.
+    """
+    if insp.is_classifier and batch.scorer.kind == "class":
+        return int(batch.indices[0])
+    return spec
+
+
+def reported_class(batch):
+    """The class of a one-row batch: a Class's index, a Region's channel; None for a Value or a callable."""
+    return int(batch.indices[0]) if batch.scorer.kind in ("class", "region") else None
 
 
 def _single(scorer, index, weights, key):

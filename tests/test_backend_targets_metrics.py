@@ -1,10 +1,12 @@
-"""Targets in the trust tools: faithfulness metrics.
+"""Targets in the trust tools: faithfulness metrics and the randomization cascade.
 
 References are written here without the library: a hand-built segmenter and
 a linear regressor whose forward passes are a few lines of numpy, brute-force
 loops that delete or insert pixels in the map's order, the cascade redone on
 a clone randomized by hand, scipy's Spearman correlation.
 """
+
+import hashlib
 
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ tf = pytest.importorskip("tensorflow")
 
 import cnnwidgets as cw  # noqa: E402
 from cnnwidgets.backend.metrics.road import linear_imputation  # noqa: E402
+from cnnwidgets.backend.randomization import reinitialize_layer  # noqa: E402
 from cnnwidgets.targets import Output, Region, Value  # noqa: E402
 
 L = keras.layers
@@ -259,3 +262,65 @@ def test_bad_targets_get_typed_errors(segmenter, regressor):
         values.evaluate(np.zeros((4, 4, 2)), np.ones((4, 4)), Value(3), "deletion")
     with pytest.raises(cw.InvalidTargetError, match="sign"):
         values.evaluate(np.zeros((4, 4, 2)), np.ones((4, 4)), Value(0, sign=2), "deletion")
+
+
+# ------------------------------------------------------------ the cascade
+def weights_checksum(model):
+    digest = hashlib.sha256()
+    for variable in model.weights:
+        digest.update(np.ascontiguousarray(np.asarray(variable)).tobytes())
+    return digest.hexdigest()
+
+
+def two_conv_segmenter():
+    keras.utils.set_random_seed(9)
+    inp = keras.Input((S, S, 1))
+    x = L.Conv2D(4, 3, padding="same", activation="relu", name="conv1")(inp)
+    return keras.Model(inp, L.Softmax(name="probs")(L.Conv2D(2, 1, name="conv2")(x)))
+
+
+@pytest.mark.parametrize("method", ["gradient_x_input", "occlusion"])
+def test_cascade_on_a_region_equals_the_maps_of_clones_randomized_by_hand(method):
+    from scipy.stats import spearmanr
+
+    model = two_conv_segmenter()
+    before = weights_checksum(model)
+    insp = cw.Inspector(model, input_range=(0.0, 1.0))
+    image, mask = scene(4), region_mask()
+    target = Region(1, mask)
+    params = {"patch": 2, "stride": 1} if method == "occlusion" else {}
+    result = insp.randomization_cascade(image, method, target, seed=3, **params)
+    assert result.labels == ("trained", "conv2", "conv1") and result.target == target and result.class_index == 1
+    np.testing.assert_allclose(result.maps[0], insp.explain(image, method, target, **params), atol=1e-6)
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    for step, name in enumerate(("conv2", "conv1"), start=1):
+        reinitialize_layer(clone.get_layer(name), 3 + 7919 * step)
+        fresh = cw.Inspector(clone, input_range=(0.0, 1.0))
+        np.testing.assert_allclose(result.maps[step], fresh.explain(image, method, target, **params),
+                                   rtol=1e-4, atol=1e-6)
+        want = spearmanr(result.maps[0].ravel(), result.maps[step].ravel())[0]
+        assert result.spearman[step] == pytest.approx(0.0 if np.isnan(want) else want, abs=1e-9)
+    assert weights_checksum(model) == before
+    with pytest.raises(cw.NotAClassifierError):
+        insp.randomization_cascade(image, method)
+    with pytest.raises(cw.InvalidTargetError):
+        insp.randomization_cascade(image, method, Region(1, np.ones((2, 2))))
+
+
+def test_cascade_keeps_the_output_kinds_on_its_copy(regressor):
+    """An int on a "values" output is Value(int) on the randomized copy too: occlusion reports the raw value."""
+    insp = cw.Inspector(regressor, input_range=(0.0, 1.0), output_kinds="values")
+    image = np.random.default_rng(10).uniform(0, 1, (4, 4, 2)).astype(np.float32)
+    result = insp.randomization_cascade(image, "occlusion", 2, patch=1, stride=1, fill="black")
+    assert result.target == 2 and result.class_index is None
+    clone = keras.models.clone_model(regressor)
+    clone.set_weights(regressor.get_weights())
+    reinitialize_layer(clone.get_layer("values"), 7919)
+    fresh = cw.Inspector(clone, input_range=(0.0, 1.0), output_kinds="values")
+    np.testing.assert_allclose(result.maps[1], fresh.explain(image, "occlusion", Value(2), patch=1, stride=1, fill="black"),
+                               rtol=1e-4, atol=1e-5)
+    # Blacking out pixel p of a linear model changes the value by w_p . x_p: the trained map is exact.
+    weights, _ = linear_weights()
+    exact = (weights[:, 2].reshape(4, 4, 2) * image).sum(axis=-1)
+    np.testing.assert_allclose(result.maps[0], exact, rtol=1e-4, atol=1e-5)

@@ -253,6 +253,7 @@ def test_bad_targets_get_typed_errors(segmenter, regressor):
         (Value(0), cw.InvalidTargetError, "Value targets a vector output"),
         (Output(3, Region(0, np.ones((S, S)))), cw.InvalidTargetError, "output index 3"),
         (lambda outputs: outputs[..., 0], cw.InvalidTargetError, "one score per batch item"),
+        (lambda outputs: outputs["tank"], cw.InvalidTargetError, "callable '.*<lambda>' raised"),
     ]
     for target, error, match in cases:
         with pytest.raises(error, match=match):

@@ -325,3 +325,23 @@ def test_cascade_keeps_the_output_kinds_on_its_copy(regressor):
     weights, _ = linear_weights()
     exact = (weights[:, 2].reshape(4, 4, 2) * image).sum(axis=-1)
     np.testing.assert_allclose(result.maps[0], exact, rtol=1e-4, atol=1e-5)
+
+
+def test_cascade_on_one_head_randomizes_the_layers_that_head_depends_on():
+    keras.utils.set_random_seed(13)
+    inp = keras.Input((8, 8, 3))
+    trunk = L.Conv2D(4, 3, activation="relu", name="trunk")(inp)
+    cls = L.Dense(3, activation="softmax", name="cls")(L.GlobalAveragePooling2D()(trunk))
+    box_features = L.Conv2D(3, 3, activation="relu", name="box_conv")(trunk)
+    box = L.Dense(4, name="box")(L.Flatten()(box_features))
+    model = keras.Model(inp, [cls, box])
+    insp = cw.Inspector(model)
+    image = np.random.default_rng(14).uniform(0, 255, (8, 8, 3)).astype(np.float32)
+    on_box = insp.randomization_cascade(image, "vanilla", Output("box", Value(1)))
+    assert on_box.labels == ("trained", "box", "box_conv", "trunk")
+    on_cls = insp.randomization_cascade(image, "vanilla", Output("cls", 2))
+    assert on_cls.labels == ("trained", "cls", "trunk") and on_cls.class_index == 2
+    # Every step changes the map: no step randomizes a layer the explained head cannot see.
+    assert np.all([np.abs(on_box.maps[k] - on_box.maps[k - 1]).max() > 0 for k in range(1, 4)])
+    whole = insp.randomization_cascade(image, "vanilla", lambda outputs: outputs[1][:, 0] + outputs[0][:, 0])
+    assert set(whole.labels[1:]) == {"cls", "box", "box_conv", "trunk"}

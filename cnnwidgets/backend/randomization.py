@@ -80,7 +80,9 @@ class RandomizationMethods:
         layers : sequence of str, optional
             Layers to randomize, in any order (they are randomized from the
             output down); default every layer with a kernel (convolutions and
-            dense layers, nested models included).
+            dense layers, nested models included) that the explained output
+            depends on (on a model with several heads, the other heads'
+            layers cannot change the map and are left out).
         steps : int, optional
             Group the layers into at most this many steps (for a strip that
             fits on screen); default one layer per step.
@@ -115,7 +117,7 @@ class RandomizationMethods:
         # A classifier's class is fixed as an index (the trained model's choice); other targets pass as given.
         target = reported_target(self, class_index, resolved)
         cam_layer = self._spatial_layer(layer, spec.label).path if spec.needs_layer else None
-        groups = self._cascade_groups(layers, steps)
+        groups = self._cascade_groups(layers, steps, resolved.scorer)
         job = JobControl(len(groups) + 1, progress, cancel)
         job.check()
         original = self.explain(image, method, target, cam_layer, **params)
@@ -150,10 +152,14 @@ class RandomizationMethods:
             copy.clear_cache()
         return maps, randomized, labels
 
-    def _cascade_groups(self, layers, steps):
-        records = [r for r in self._require_graph("randomize layers").records if not r.is_model]
+    def _cascade_groups(self, layers, steps, scorer=None):
+        graph = self._require_graph("randomize layers")
+        records = [r for r in graph.records if not r.is_model]
         if layers is None:
             chosen = [r for r in records if _kernel(r.layer) is not None]
+            if scorer is not None and len(self.output_shapes) > 1 and not scorer.whole:
+                feeding = graph.feeding_paths(scorer.output)
+                chosen = [r for r in chosen if r.path in feeding]
         else:
             wanted = {self.layer(spec).path for spec in layers}
             chosen = [r for r in records if r.path in wanted]

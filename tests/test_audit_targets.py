@@ -64,8 +64,10 @@ def test_a_region_per_image_from_the_masks_explains_each_tank(segmenter, scenes)
     assert set(result.summary()) == {"predicted", "confidence", "target_score", "mass", "peak", "spread"}
     np.testing.assert_array_equal(result.rows(1), np.arange(len(images)))
     # The same targets as a sequence (one per image, rows across batches) and one Region for all images.
-    listed = cw.audit(model, images, "gradient_x_input", [Region(1, m) for m in masks], batch_size=3, map_size=None,
+    insp = cw.Inspector(model)
+    listed = cw.audit(insp, images, "gradient_x_input", [Region(1, m) for m in masks], batch_size=3, map_size=None,
                       **SIGNED)
+    assert insp.trace_counts["input_gradients:0:region"] == 1  # eleven masks, four batches: traced once
     np.testing.assert_allclose(listed.maps, result.maps, rtol=1e-5, atol=1e-6)
     box = np.zeros((32, 32), bool)
     box[8:20, 4:28] = True

@@ -319,8 +319,8 @@ def test_cascade_keeps_the_output_kinds_on_its_copy(regressor):
     clone.set_weights(regressor.get_weights())
     reinitialize_layer(clone.get_layer("values"), 7919)
     fresh = cw.Inspector(clone, input_range=(0.0, 1.0), output_kinds="values")
-    np.testing.assert_allclose(result.maps[1], fresh.explain(image, "occlusion", Value(2), patch=1, stride=1, fill="black"),
-                               rtol=1e-4, atol=1e-5)
+    want = fresh.explain(image, "occlusion", Value(2), patch=1, stride=1, fill="black")
+    np.testing.assert_allclose(result.maps[1], want, rtol=1e-4, atol=1e-5)
     # Blacking out pixel p of a linear model changes the value by w_p . x_p: the trained map is exact.
     weights, _ = linear_weights()
     exact = (weights[:, 2].reshape(4, 4, 2) * image).sum(axis=-1)

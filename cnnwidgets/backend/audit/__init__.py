@@ -7,9 +7,10 @@
 ...     lambda image, mask: cw.targets.Region(1, mask)))           # doctest: +SKIP
 
 Layout: :mod:`.sources` (arrays, ``tf.data``, folders), :mod:`.targets`
-(what each map explains), :mod:`.compute` (one batch, and the default engine), :mod:`.ray_engine` (the same batches
-on Ray Data), :mod:`.result` (``AuditResult``: memory or disk, save and
-open) and :mod:`.clustering` (SpRAy with scikit-learn).
+(what each map explains: a class rule, one target, one per image),
+:mod:`.compute` (one batch, and the default engine), :mod:`.ray_engine`
+(the same batches on Ray Data), :mod:`.result` (``AuditResult``: memory or
+disk, save and open) and :mod:`.clustering` (SpRAy with scikit-learn).
 """
 
 from ...errors import InvalidParameterError

@@ -4,8 +4,9 @@ Each source yields batches ``(images, labels)`` in the model's display range
 (``labels`` is None when the source has none) and knows its length when it
 can. Labels are class indices for a classifier (one-hot rows become
 indices); for other models any per-image array is kept as it is (a mask, a
-value), for a :class:`~cnnwidgets.targets.PerImage` target to read. Folders are read with Pillow on a background thread, one batch ahead;
-a ``tf.data.Dataset`` is rebatched and prefetched by tf.data.
+value), for a :class:`~cnnwidgets.targets.PerImage` target to read.
+Folders are read with Pillow on a background thread, one batch ahead; a
+``tf.data.Dataset`` is rebatched and prefetched by tf.data.
 """
 
 import os

@@ -14,7 +14,8 @@ import numbers
 
 import numpy as np
 
-from ...errors import ClassNotFoundError, CNNWidgetsError, InvalidParameterError, InvalidTargetError, NotAClassifierError
+from ...errors import (ClassNotFoundError, CNNWidgetsError, InvalidParameterError, InvalidTargetError,
+                       NotAClassifierError)
 from ...targets import Class, Output, PerImage, Region, Value
 from ..targeting import TargetBatch, resolve
 

@@ -199,3 +199,21 @@ def test_a_classifier_audit_also_stores_the_explained_scores_and_takes_targets()
     np.testing.assert_allclose(listed.maps, result.maps, rtol=1e-5, atol=1e-7)
     np.testing.assert_array_equal(listed.targets, result.targets)
     np.testing.assert_allclose(listed.scores, result.scores, rtol=1e-5)
+
+
+def test_the_trained_tank_segmenter_explains_each_tank_where_it_is():
+    """The demo segmenter: each scene's tank Region, from its mask, is explained on the tank, and faithfully."""
+    model = cw.demo.train_tank_segmenter()
+    images, masks = cw.demo.tank_scenes(12, tank_share=1.0, seed=9)
+    insp = cw.Inspector(model)
+    result = cw.audit(insp, (images, masks), "gradcam", PerImage(lambda image, mask: Region("1", mask)),
+                      layer="conv2", map_size=None)
+    positive = np.clip(result.maps, 0, None)
+    share = (positive * masks).sum(axis=(1, 2)) / positive.sum(axis=(1, 2))
+    assert np.all(share > 2 * masks.mean(axis=(1, 2))), (share, masks.mean(axis=(1, 2)))
+    rng = np.random.default_rng(0)
+    for image, mask, saliency in zip(images[:4], masks[:4], result.maps[:4]):
+        target = Region(1, mask)
+        gradcam = insp.evaluate(image, saliency, target, "deletion", steps=20)
+        random = insp.evaluate(image, rng.random(saliency.shape), target, "deletion", steps=20)
+        assert gradcam.score < random.score and gradcam.scores[0] == pytest.approx(random.scores[0])

@@ -17,7 +17,10 @@ What it shows
   colormap, shared or per-channel normalization, channel order or most active
   first, pages of ``page_size`` tiles. Point at a tile to read values, click
   it to enlarge it. A vector layer is drawn as bars (or coloured cells).
-* The top classes (bqplot bars).
+* Every output head of the model: a classifier's top classes (bqplot bars);
+  on a segmentation, regression or several-output model one card per output
+  (top classes, regression values, or the predicted mask with a score map
+  per class). The diagram marks the layers that produce the outputs.
 
 What a layer switch sends to the browser
 ----------------------------------------
@@ -42,13 +45,14 @@ from ...render.architecture import format_shape
 from ...render.feature_maps import CHANNEL_ORDERS, FEATURE_NORMALIZATIONS, page_count
 from ...render.png import encode_png_fast
 from ..common.canvas import ImageCanvas, drawing
-from ..common.charts import ClassScoresChart
 from ..common.style import TEXT_MUTED, WARNING, stylesheet
 from ..common.thumbnails import ThumbnailStrip, display_rgba
-from ..common.traits import ImageArrayTrait, RequestedClass, checked_colormap
+from ..common.targets import RequestedTarget
+from ..common.traits import ImageArrayTrait, checked_colormap
 from ..common.widget import InspectorWidget, image_batch, is_embedded_digits_model, name_digits_classes
 from .architecture import ArchitectureDiagram, describe_node
 from .compute import compute_maps_frame, layer_kind, layer_width
+from .heads import OutputHeadsView, read_heads
 from .inputs import DrawingPad, convert_upload, mnist_style, uploaded_files
 from .maps import FeatureMapsView
 
@@ -59,13 +63,15 @@ _DIAGRAM_HINT = (f"<span style='color:{TEXT_MUTED}'>click a block to see its fea
                  "a band's header collapses); point at a block for details</span>")
 
 
-class LayerBrowser(RequestedClass, InspectorWidget):
+class LayerBrowser(RequestedTarget, InspectorWidget):
     """The model's structure and every layer's feature maps, live.
 
     Parameters
     ----------
     model : keras.Model or Inspector
-        The model (Sequential or functional, nested models included).
+        The model (Sequential or functional, nested models included): a
+        classifier, or any model with one image input and class, value or
+        dense-map outputs (see ``output_kinds``).
     images : array_like, optional
         ``(N, H, W, C)`` (or ``(N, H, W)`` for grayscale) images in the
         model's display range (0-255 unless the inspector says otherwise),
@@ -86,6 +92,9 @@ class LayerBrowser(RequestedClass, InspectorWidget):
         Most activation values drawn per page (bigger maps are block-averaged).
     width : int
         Overall width in pixels.
+    output_kinds : str, sequence or dict, optional
+        What each output holds ("classes", "values" or "map"), passed to the
+        inspector; guessed when not given (see :class:`~cnnwidgets.Inspector`).
 
     Traits
     ------
@@ -99,11 +108,19 @@ class LayerBrowser(RequestedClass, InspectorWidget):
         The shown input (read-only float32 ``(H, W, C)`` in the display
         range). Setting it shows that image (as :meth:`set_image`), so it can
         be ``link``-ed with other widgets' ``image``.
+    output : str
+        The output head whose class (value, map channel) is highlighted; the
+        first by default. Every head is shown whatever it is.
     class_index : int or None
-        The class highlighted in the prediction chart; ``None`` (default)
-        for the predicted class. An index or a class name may be set.
-    predicted_class : int
-        Read-only: the predicted class of the shown input.
+        The class highlighted in that head (its chart bar, value row or score
+        map); ``None`` (default) for the predicted class. An index or a
+        class name may be set.
+    predicted_class : int or None
+        Read-only: the predicted class of the shown input in that head
+        (on a map, the class predicted over the largest area; None for values).
+    output_values, predicted_mask, probabilities : numpy.ndarray or None
+        Read-only: that head's output for the shown input (see
+        :class:`~cnnwidgets.widgets.common.targets.RequestedTarget`).
     colormap : str
         Any matplotlib colormap name.
     normalization : {"shared", "per-channel"}
@@ -119,7 +136,10 @@ class LayerBrowser(RequestedClass, InspectorWidget):
         The shared backend (``Inspector.for_model(model)``).
     diagram : ArchitectureDiagram
     maps : FeatureMapsView
-    chart : ClassScoresChart
+    heads : OutputHeadsView
+        One card per output (on a classifier, its chart sits beside the maps).
+    chart : ClassScoresChart or None
+        The first classes head's chart (the classifier's prediction chart).
     thumbnails : ThumbnailStrip or None
     pad : DrawingPad or None
     upload : ipywidgets.FileUpload
@@ -128,8 +148,8 @@ class LayerBrowser(RequestedClass, InspectorWidget):
     layer = traitlets.Unicode(help="selected layer path")
     image_index = traitlets.Int(-1, help="index into images; -1 for an uploaded, drawn or pushed image")
     image = ImageArrayTrait(help="the shown input; set it to show another image")
-    # class_index (highlighted in the chart; None: the predicted class) and the read-only
-    # predicted_class come from RequestedClass.
+    # output, class_index (highlighted in that head; None: the predicted class) and the read-only
+    # predicted_class, probabilities, output_values and predicted_mask come from RequestedTarget.
     colormap = traitlets.Unicode("viridis", help="matplotlib colormap of the feature maps")
     normalization = traitlets.Enum(FEATURE_NORMALIZATIONS, default_value="shared")
     channel_order = traitlets.Enum(CHANNEL_ORDERS, default_value="channel")
@@ -154,8 +174,8 @@ class LayerBrowser(RequestedClass, InspectorWidget):
         self._image_caption = ""
         self._input_note = self._images_note = images_note
         self._drawn_input = None
-        self._probabilities = None
         self.frame = None
+        self._heads = []
 
         self._build(int(width))
         self.layer = self.records[self._default_layer_index()].path if layer is None else layer
@@ -168,6 +188,7 @@ class LayerBrowser(RequestedClass, InspectorWidget):
         self.observe(self._on_image_index, "image_index")
         self.observe(self._on_view, ["colormap", "normalization", "channel_order", "page", "channel"])
         self.observe(self._on_colormap, "colormap")
+        self.observe(self._on_output, "output")
         self.diagram.select(self.layer)
         self._describe_layer()
         if len(self.images):
@@ -223,8 +244,13 @@ class LayerBrowser(RequestedClass, InspectorWidget):
         except Exception:
             trainable = None
         train = f" ({trainable:,} trainable)" if trainable is not None and trainable != total else ""
+        if insp.is_classifier:
+            outputs = f"{insp.num_classes} classes"
+        else:
+            outputs = ", ".join(f"{name} ({format_shape(shape)} {kind})" for name, shape, kind in
+                                zip(insp.output_names, insp.output_shapes, insp.output_kinds))
         return (f"{insp.model.name} · {len(self.records)} layers · {total:,} parameters{train} · "
-                f"input {format_shape(insp.input_shape)} → {insp.num_classes} classes")
+                f"input {format_shape(insp.input_shape)} → {outputs}")
 
     def _build(self, width):
         insp = self.inspector
@@ -280,13 +306,21 @@ class LayerBrowser(RequestedClass, InspectorWidget):
         self.maps.previous_page.on_click(lambda _: self._step_page(-1))
         self.maps.next_page.on_click(lambda _: self._step_page(1))
 
-        self.chart = ClassScoresChart(top_k=min(5, insp.num_classes), width=280, height=200, title="Prediction")
-        right_column = widgets.VBox([self.maps.detail_widget, self.chart.figure],
-                                    layout=widgets.Layout(width="290px", flex="0 0 auto"))
+        self.heads = OutputHeadsView(insp)
+        charts = self.heads.charts
+        self.chart = charts[0] if charts else None
+        right = [self.maps.detail_widget]
+        below = []
+        if insp.is_classifier:  # the prediction chart beside the maps, as it always was
+            right.append(self.heads.widget)
+        else:
+            below = [widgets.HTML(f"<b>Outputs</b> <span style='color:{TEXT_MUTED}'>· what each head of the "
+                                  "model says about the input</span>"), self.heads.widget]
+        right_column = widgets.VBox(right, layout=widgets.Layout(width="290px", flex="0 0 auto"))
         body = widgets.HBox([left_column, self.maps.widget, right_column],
                             layout=widgets.Layout(align_items="flex-start"))
         self.children = [stylesheet(), self.diagram.widget, self.diagram_hover, layer_row, input_bar, body,
-                         widgets.HBox([self.status, self.progress])]
+                         *below, widgets.HBox([self.status, self.progress])]
         self.add_class("cnnwidgets-layer-browser")
 
     # ------------------------------------------------------------ validation
@@ -376,10 +410,21 @@ class LayerBrowser(RequestedClass, InspectorWidget):
             self.thumbnails.select(index if index >= 0 else None)
 
     def _show_sample(self, index):
-        label = "" if self.labels is None else f" · label {self.inspector.class_name(int(self.labels[index]))}"
+        label = "" if self.labels is None else f" · label {self._describe_label(self.labels[index])}"
         self._set_image(self.images[index], f"sample {index}{label}", note=self._images_note)
         if self.thumbnails is not None:
             self.thumbnails.select(index)
+
+    def _describe_label(self, label):
+        """A label as text: a class name (first output holds classes), a few values, or its shape."""
+        label = np.asarray(label)
+        if label.ndim == 0 and self.inspector.output_kinds[0] != "values" and float(label).is_integer():
+            names = self.inspector.output_class_names(0)
+            index = int(label)
+            return names[index] if 0 <= index < len(names) else str(index)
+        if label.size <= 4 and np.issubdtype(label.dtype, np.number):
+            return ", ".join(f"{float(v):.3g}" for v in label.ravel())
+        return f"array {format_shape(label.shape)}"
 
     def _on_image_index(self, change):
         if getattr(self, "_quiet_index", False):
@@ -485,6 +530,9 @@ class LayerBrowser(RequestedClass, InspectorWidget):
         if change.new not in dropdown.options:
             dropdown.options = list(dropdown.options) + [change.new]
         dropdown.value = change.new
+        if any(head.kind == "map" for head in self._heads):  # the score maps use the colormap too
+            with drawing():
+                self._draw_heads()
 
     def _on_view(self, change):
         self._refresh()
@@ -508,55 +556,68 @@ class LayerBrowser(RequestedClass, InspectorWidget):
                      max_values=self.max_values, detail_size=self.maps.detail_size)
 
         def compute(cancel):
-            probabilities = inspector.predict(image)
+            heads = read_heads(inspector, image)
             if cancel.is_set():
                 raise JobCancelled("superseded")
             activations = inspector.activations(image, layer)
             if cancel.is_set():
                 raise JobCancelled("superseded")
             frame = compute_maps_frame(activations, layer, key[0], **view, **sizes)
-            return key, image, probabilities, frame
+            return key, image, heads, frame
 
         self._submit(compute, self._draw)
 
     def _draw(self, result):
-        key, image, probabilities, frame = result
-        with drawing():  # the maps, the preview and the chart change together
+        key, image, heads, frame = result
+        with drawing():  # the maps, the preview and the heads change together
             self.maps.draw(frame)
             self.frame = frame
             if key != self._drawn_input:
                 self.preview.show(display_rgba(image, self.inspector.input_range, 140))
                 self._drawn_input = key
-                self._probabilities = probabilities
-                predicted = int(np.argmax(probabilities))
-                names = [self.inspector.class_name(i) for i in range(self.inspector.num_classes)]
-                self.set_trait("probabilities", probabilities)
-                self.set_trait("predicted_class", predicted)
-                self._draw_chart()
-                self.preview_caption.value = (
-                    f"<small>{html.escape(key[1])}<br>predicted <b>{html.escape(names[predicted])}</b>"
-                    f" ({probabilities[predicted]:.0%})</small>"
-                )
+                self._heads = heads
+                self._set_prediction()
+                self._draw_heads()
+                lines = [f"{html.escape(head.name)}: <b>{html.escape(head.summary())}</b>" for head in heads]
+                if self.inspector.is_classifier:
+                    lines = [f"predicted <b>{html.escape(heads[0].summary())}</b>"]
+                self.preview_caption.value = f"<small>{html.escape(key[1])}<br>{'<br>'.join(lines)}</small>"
         self.show_message(self._input_note, "info")
 
     def _refresh_from_weights(self):
         self._refresh()
 
+    @property
+    def output_heads(self):
+        """What every output says about the shown input: a list of :class:`~.heads.HeadFrame` (empty until drawn)."""
+        return list(self._heads)
+
+    def _set_prediction(self):
+        """Fill the read-only target traits from the selected output's head."""
+        head = self._heads[self.output_index]
+        with self.hold_trait_notifications():
+            self.set_trait("output_values", head.values)
+            self.set_trait("predicted_mask", head.mask)
+            self.set_trait("probabilities", head.values if head.kind == "classes" else None)
+            self.set_trait("predicted_class", head.predicted)
+
+    def _on_output(self, change):
+        if self._heads:
+            with drawing():
+                self._set_prediction()
+                self._draw_heads()
+
     @traitlets.observe("class_index")
     def _on_class_index(self, change):
-        with drawing():  # (the worker draws the chart too)
-            if self._probabilities is not None:
-                self._draw_chart()
+        with drawing():  # (the worker draws the heads too)
+            if self._heads:
+                self._draw_heads()
 
-    def _draw_chart(self):
-        """The top classes, the predicted one in the title, :attr:`target` highlighted (and always shown)."""
-        probabilities, target, predicted = self._probabilities, self.target, self.predicted_class
-        names = [self.inspector.class_name(i) for i in range(self.inspector.num_classes)]
-        order = [int(i) for i in np.argsort(-probabilities, kind="stable")[: self.chart.top_k]]
-        if target not in order:
-            order[-1] = target
-        self.chart.update(probabilities, names, highlight=target, order=order)
-        self.chart.figure.title = f"Prediction: {names[predicted]} ({probabilities[predicted]:.0%})"
+    def _draw_heads(self):
+        """Every head; in the selected output, :attr:`target` highlighted (and always shown in a chart)."""
+        target = self.target if self.output_kind != "values" or self.class_index is not None else None
+        self.heads.draw(self._heads, self.output_index, target, self.colormap,
+                        mark_selected=len(self._heads) > 1)
 
     # -------------------------------------------------------------- snapshot
     @property
@@ -568,13 +629,17 @@ class LayerBrowser(RequestedClass, InspectorWidget):
         panels = [self.preview.image, self.maps.composite()]
         if self.frame is not None and self.frame.detail is not None:
             panels.append(self.maps.detail.image)
-        panels.append(self.chart.snapshot())
+        if self.inspector.is_classifier:
+            panels.append(self.chart.snapshot())
         return panels
 
     def snapshot(self):
-        """What the widget shows: the diagram above the input, the maps, the enlarged tile and the chart."""
+        """What the widget shows: the diagram above the input, the maps, the enlarged tile and the output heads."""
         row = stack_panels(self._snapshot_panels(), axis=1, gap=12, background=_WHITE)
-        return stack_panels([self.diagram.canvas.composite(), row], axis=0, gap=12, background=_WHITE)
+        parts = [self.diagram.canvas.composite(), row]
+        if not self.inspector.is_classifier:
+            parts.append(self.heads.snapshot())
+        return stack_panels(parts, axis=0, gap=12, background=_WHITE)
 
     def sent_png_bytes(self):
         """Bytes of the PNGs a full redraw of the maps sends (grid and enlarged tile); for benchmarks."""

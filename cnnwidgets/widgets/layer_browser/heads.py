@@ -1,0 +1,237 @@
+"""The LayerBrowser's output heads: what every output of the model says about the input.
+
+:func:`read_heads` reads each output once per input (on the worker thread)
+into a :class:`HeadFrame`; :class:`OutputHeadsView` draws them, one card per
+head, by kind:
+
+* ``"classes"``: the top probabilities as a bar chart (bqplot, as for a
+  classifier);
+* ``"values"``: the regression values as signed bars, each value written out;
+* ``"map"``: the predicted mask (one colour per class, with the share of the
+  pixels each class takes) and one score map per class.
+
+The class highlighted (the owner's ``class_index``, or the predicted one) is
+drawn in the chart's highlight colour in the selected head only.
+"""
+
+import html
+from dataclasses import dataclass, field
+
+import ipywidgets as widgets
+import numpy as np
+
+from ...render import stack_panels, text_rgba
+from ...render.architecture import format_shape
+from ...render.heads import (
+    class_palette,
+    format_head_value,
+    mask_legend_rgba,
+    mask_rgba,
+    score_maps_rgba,
+    values_rgba,
+)
+from ..common.canvas import ImageCanvas
+from ..common.charts import ClassScoresChart
+from ..common.style import TEXT_MUTED, card
+from ..common.targets import default_map_class
+
+__all__ = ["HeadFrame", "read_heads", "OutputHeadsView", "KIND_LABELS"]
+
+#: How each output kind is described.
+KIND_LABELS = {"classes": "class scores", "values": "regression values", "map": "dense map"}
+_WHITE = (255, 255, 255, 255)
+_MAX_VALUES = 16
+_MAX_SCORE_MAPS = 12
+
+
+@dataclass
+class HeadFrame:
+    """One output of the model for one input, as the LayerBrowser shows it.
+
+    Attributes
+    ----------
+    index : int
+        Output index.
+    name : str
+        Output name (``inspector.output_names``).
+    kind : {"classes", "values", "map"}
+    values : numpy.ndarray
+        ``inspector.predict_output(image, index)``: probabilities, raw values,
+        or an ``(H', W', K)`` map.
+    names : tuple of str
+        Names of the classes, values or map channels.
+    mask : numpy.ndarray or None
+        ``inspector.predicted_mask(image, index)`` for a map, else None.
+    """
+
+    index: int
+    name: str
+    kind: str
+    values: np.ndarray = field(repr=False)
+    names: tuple
+    mask: np.ndarray = field(default=None, repr=False)
+
+    @property
+    def predicted(self):
+        """The predicted class (classes: arg-max; map: the class over the largest area); None for values."""
+        if self.kind == "classes":
+            return int(np.argmax(self.values))
+        if self.kind == "map":
+            return default_map_class(self.mask, self.values.shape[-1])
+        return None
+
+    @property
+    def mask_names(self):
+        """Names of the mask's classes: the channels, or ``("not X", "X")`` for a one-channel map."""
+        return self.names if len(self.names) > 1 else (f"not {self.names[0]}", self.names[0])
+
+    @property
+    def shares(self):
+        """Share of the mask's pixels predicted as each class (map heads)."""
+        count = len(self.mask_names)
+        return np.bincount(self.mask.reshape(-1), minlength=count)[:count] / max(1, self.mask.size)
+
+    def summary(self):
+        """One line of plain text: the top class, the values, or the classes the mask shows."""
+        if self.kind == "classes":
+            top = self.predicted
+            return f"{self.names[top]} ({float(self.values[top]):.0%})"
+        if self.kind == "values":
+            shown = ", ".join(f"{n} {format_head_value(v)}" for n, v in zip(self.names[:4], self.values[:4]))
+            return shown + (", …" if len(self.names) > 4 else "")
+        shares = self.shares
+        present = [i for i in np.argsort(-shares, kind="stable") if shares[i] > 0][:3]
+        return ", ".join(f"{self.mask_names[i]} {shares[i]:.0%}" for i in present)
+
+
+def read_heads(inspector, image):
+    """Every output of the model for ``image``, as :class:`HeadFrame` objects (cached in the inspector)."""
+    heads = []
+    for index, (name, kind) in enumerate(zip(inspector.output_names, inspector.output_kinds)):
+        values = inspector.predict_output(image, index)
+        mask = inspector.predicted_mask(image, index) if kind == "map" else None
+        heads.append(HeadFrame(index, name, kind, values, tuple(inspector.output_class_names(index)), mask))
+    return heads
+
+
+class _HeadCard:
+    """One head's card: a title line and its chart or canvas."""
+
+    def __init__(self, inspector, index):
+        self.index = index
+        self.name = inspector.output_names[index]
+        self.kind = inspector.output_kinds[index]
+        shape = format_shape(inspector.output_shapes[index])
+        self.title = widgets.HTML()
+        #: What the chart's title starts with ("Prediction" on a classifier, else the output's name).
+        self.label = "Prediction" if inspector.is_classifier else self.name
+        self._heading = (f"<b>{html.escape(self.name)}</b> <span style='color:{TEXT_MUTED}'>· "
+                         f"{KIND_LABELS[self.kind]} · {shape}</span>")
+        self.chart = self.canvas = None
+        if self.kind == "classes":
+            count = inspector.class_count(index)
+            self.chart = ClassScoresChart(top_k=min(5, count), width=280, height=200, title=self.label)
+            body = self.chart.figure
+        else:
+            self.canvas = ImageCanvas(280, 60)
+            body = card(self.canvas)
+        if inspector.is_classifier:  # the chart's own title says it all
+            self.title.layout.display = "none"
+        self.widget = widgets.VBox([self.title, body], layout=widgets.Layout(margin="0 16px 8px 0"))
+        self.widget.add_class("cnnwidgets-output-head")
+        self.widget.add_class(f"cnnwidgets-output-head-{self.kind}")
+
+    def draw(self, head, highlight, selected, colormap):
+        """Draw ``head``; ``highlight`` is the class (value) to mark, or None."""
+        marker = " <span style='color:#e45756'>● selected</span>" if selected else ""
+        self.title.value = self._heading + marker
+        if self.kind == "classes":
+            values = head.values
+            order = [int(i) for i in np.argsort(-values, kind="stable")[: self.chart.top_k]]
+            if highlight is not None and highlight not in order:
+                order[-1] = highlight
+            self.chart.update(values, head.names, highlight=highlight, order=order)
+            top = head.predicted
+            self.chart.figure.title = f"{self.label}: {head.names[top]} ({float(values[top]):.0%})"
+        elif self.kind == "values":
+            self.canvas.show(render_values_head(head, highlight))
+        else:
+            self.canvas.show(render_map_head(head, highlight, colormap))
+
+    def snapshot(self):
+        body = self.chart.snapshot() if self.chart is not None else self.canvas.image
+        title = text_rgba(f"{self.name} ({KIND_LABELS[self.kind]})", 13)
+        return stack_panels([title, body], axis=0, gap=4, background=_WHITE)
+
+
+def render_values_head(head, highlight=None):
+    """A values head as signed bars (the first 16 values; the rest said in a line under them)."""
+    shown = min(len(head.values), _MAX_VALUES)
+    bars = values_rgba(head.values[:shown], head.names[:shown], width=280,
+                       highlight=highlight if highlight is not None and highlight < shown else None)
+    if shown == len(head.values):
+        return bars
+    more = text_rgba(f"… and {len(head.values) - shown} more values", 11, (110, 110, 110, 255))
+    return stack_panels([bars, more], axis=0, gap=4, background=_WHITE)
+
+
+def render_map_head(head, highlight=None, colormap="viridis"):
+    """A map head: the predicted mask and its legend, over one score map per class."""
+    names = head.mask_names
+    palette = class_palette(len(names))
+    mask = mask_rgba(head.mask, palette, size=128)
+    row = highlight if highlight is None or len(head.names) > 1 else 1  # one channel: its class is the mask's 1
+    legend = mask_legend_rgba(names, palette, head.shares, highlight=row)
+    top = stack_panels([mask, legend], axis=1, gap=10, background=_WHITE)
+    count = head.values.shape[-1]
+    maps, (low, high) = score_maps_rgba(head.values, head.names, cmap=colormap, tile=56, columns=min(count, 4),
+                                        highlight=highlight, max_maps=_MAX_SCORE_MAPS)
+    scale = "probability" if (low, high) == (0.0, 1.0) else "score"
+    shown = min(count, _MAX_SCORE_MAPS)
+    note = f"score maps: {scale} {format_head_value(low)} to {format_head_value(high)}" + (
+        f" (first {shown} of {count})" if shown < count else "")
+    caption = text_rgba(note, 11, (110, 110, 110, 255))
+    return stack_panels([text_rgba("predicted mask", 11, (110, 110, 110, 255)), top, caption, maps], axis=0,
+                        gap=4, background=_WHITE)
+
+
+class OutputHeadsView:
+    """One card per output of the model.
+
+    Parameters
+    ----------
+    inspector : Inspector
+
+    Attributes
+    ----------
+    widget : ipywidgets.Box
+        The cards, wrapping into rows (class ``cnnwidgets-output-heads``).
+    cards : list
+        One per output, in output order (``card.chart`` for a classes head,
+        ``card.canvas`` for the others).
+    heads : list of HeadFrame
+        What is drawn now (empty until the first input).
+    """
+
+    def __init__(self, inspector):
+        self.cards = [_HeadCard(inspector, i) for i in range(len(inspector.output_names))]
+        self.heads = []
+        self.widget = widgets.Box([c.widget for c in self.cards],
+                                  layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"))
+        self.widget.add_class("cnnwidgets-output-heads")
+
+    @property
+    def charts(self):
+        """The class-score charts of the classes heads, in output order."""
+        return [c.chart for c in self.cards if c.chart is not None]
+
+    def draw(self, heads, selected, highlight, colormap="viridis", mark_selected=True):
+        """Draw ``heads``; in head ``selected`` (an index), mark class ``highlight``."""
+        self.heads = list(heads)
+        for card_, head in zip(self.cards, self.heads):
+            chosen = head.index == selected
+            card_.draw(head, highlight if chosen else None, chosen and mark_selected, colormap)
+
+    def snapshot(self):
+        """The cards side by side, as uint8 RGBA."""
+        return stack_panels([c.snapshot() for c in self.cards], axis=1, gap=16, background=_WHITE)

@@ -14,12 +14,13 @@ import re
 from collections import defaultdict
 
 import ipywidgets as widgets
+import numpy as np
 
 from ...render.architecture import DiagramNode, format_count, format_shape, layout_diagram, render_diagram
 from ..common.canvas import OverlayCanvas
 from ..common.style import as_card
 
-__all__ = ["ArchitectureDiagram", "build_diagram_nodes", "output_heads", "name_group_key", "INPUT_KEY",
+__all__ = ["ArchitectureDiagram", "build_diagram_nodes", "output_heads", "model_title", "name_group_key", "INPUT_KEY",
            "GROUP_PREFIX"]
 
 #: Key of the input block (not a layer; clicking it does nothing).
@@ -56,6 +57,19 @@ def _short_label(name, prefix):
         rest = name[len(prefix) :].lstrip("_")
         return rest or name
     return name
+
+
+def model_title(inspector, outputs):
+    """The diagram's title: name, layers, parameters (trainable ones when fewer), input and ``outputs`` (text)."""
+    records = inspector.layers
+    total = sum(r.param_count for r in records if r.depth == 0)
+    try:
+        trainable = sum(int(np.prod(w.shape)) for w in inspector.model.trainable_weights)
+    except Exception:
+        trainable = None
+    train = f" ({trainable:,} trainable)" if trainable is not None and trainable != total else ""
+    return (f"{inspector.model.name} · {len(records)} layers · {total:,} parameters{train} · "
+            f"input {format_shape(inspector.input_shape)} → {outputs}")
 
 
 def output_heads(inspector):

@@ -35,7 +35,7 @@ from ..common.charts import ClassScoresChart
 from ..common.style import TEXT_MUTED, card
 from ..common.targets import default_map_class
 
-__all__ = ["HeadFrame", "read_heads", "OutputHeadsView", "KIND_LABELS"]
+__all__ = ["HeadFrame", "read_heads", "describe_outputs", "OutputHeadsView", "KIND_LABELS"]
 
 #: How each output kind is described.
 KIND_LABELS = {"classes": "class scores", "values": "regression values", "map": "dense map"}
@@ -102,6 +102,14 @@ class HeadFrame:
         shares = self.shares
         present = [i for i in np.argsort(-shares, kind="stable") if shares[i] > 0][:3]
         return ", ".join(f"{self.mask_names[i]} {shares[i]:.0%}" for i in present)
+
+
+def describe_outputs(inspector):
+    """What the model outputs, in a few words: ``10 classes``, or each output's name, shape and kind."""
+    if inspector.is_classifier:
+        return f"{inspector.num_classes} classes"
+    return ", ".join(f"{name} ({format_shape(shape)} {kind})" for name, shape, kind in
+                     zip(inspector.output_names, inspector.output_shapes, inspector.output_kinds))
 
 
 def read_heads(inspector, image):

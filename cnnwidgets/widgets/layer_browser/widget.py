@@ -50,10 +50,10 @@ from ..common.thumbnails import ThumbnailStrip, display_rgba
 from ..common.targets import RequestedTarget
 from ..common.traits import ImageArrayTrait, checked_colormap
 from ..common.widget import InspectorWidget, image_batch, is_embedded_digits_model, name_digits_classes
-from .architecture import ArchitectureDiagram, describe_node
+from .architecture import ArchitectureDiagram, describe_node, model_title
 from .compute import compute_maps_frame, layer_kind, layer_width
-from .heads import OutputHeadsView, read_heads
-from .inputs import DrawingPad, convert_upload, mnist_style, uploaded_files
+from .heads import OutputHeadsView, describe_outputs, read_heads
+from .inputs import DrawingPad, convert_upload, describe_label, drawn_image, placeholder_image, uploaded_files
 from .maps import FeatureMapsView
 
 __all__ = ["LayerBrowser"]
@@ -194,7 +194,7 @@ class LayerBrowser(RequestedTarget, InspectorWidget):
         if len(self.images):
             self.image_index = 0
         else:
-            self._set_image(self._placeholder_image(), "random image (no images given)", note=images_note)
+            self._set_image(placeholder_image(self.inspector), "random image (no images given)", note=images_note)
         self._ready = True
         self._refresh()
 
@@ -213,19 +213,6 @@ class LayerBrowser(RequestedTarget, InspectorWidget):
         array, labels = image_batch(insp, images, labels)
         return array, labels, f"{len(array)} images: click one, or upload a picture"
 
-    def _placeholder_image(self):
-        """Smooth random colour blobs (fine noise on top): a stand-in input with some structure."""
-        from PIL import Image
-
-        low, high = self.inspector.input_range
-        height, width, channels = (d or 224 for d in self.inspector.input_shape)
-        rng = np.random.default_rng(0)
-        coarse = rng.uniform(0, 255, (6, 6, 3)).astype(np.uint8)
-        smooth = np.asarray(Image.fromarray(coarse, "RGB").resize((width, height), Image.BICUBIC), np.float32)
-        smooth = smooth[..., :channels] if channels <= 3 else np.repeat(smooth[..., :1], channels, axis=-1)
-        image = np.clip(smooth + rng.normal(0, 12, smooth.shape), 0, 255) / 255.0
-        return (low + image * (high - low)).astype(np.float32)
-
     def _default_layer_index(self):
         for record in self.records:
             if record.is_conv:
@@ -235,26 +222,9 @@ class LayerBrowser(RequestedTarget, InspectorWidget):
                 return record.index
         return 0
 
-    def _model_title(self):
-        insp = self.inspector
-        top = [r for r in self.records if r.depth == 0]
-        total = sum(r.param_count for r in top)
-        try:
-            trainable = sum(int(np.prod(w.shape)) for w in insp.model.trainable_weights)
-        except Exception:
-            trainable = None
-        train = f" ({trainable:,} trainable)" if trainable is not None and trainable != total else ""
-        if insp.is_classifier:
-            outputs = f"{insp.num_classes} classes"
-        else:
-            outputs = ", ".join(f"{name} ({format_shape(shape)} {kind})" for name, shape, kind in
-                                zip(insp.output_names, insp.output_shapes, insp.output_kinds))
-        return (f"{insp.model.name} · {len(self.records)} layers · {total:,} parameters{train} · "
-                f"input {format_shape(insp.input_shape)} → {outputs}")
-
     def _build(self, width):
         insp = self.inspector
-        self.diagram = ArchitectureDiagram(insp, width=width - 20, title=self._model_title())
+        self.diagram = ArchitectureDiagram(insp, width=width - 20, title=model_title(insp, describe_outputs(insp)))
         self.diagram.on_select(self._diagram_clicked)
         self.diagram.on_hover(self._diagram_hovered)
         self.diagram_hover = widgets.HTML(_DIAGRAM_HINT, layout=widgets.Layout(min_height="1.4em"))
@@ -410,21 +380,10 @@ class LayerBrowser(RequestedTarget, InspectorWidget):
             self.thumbnails.select(index if index >= 0 else None)
 
     def _show_sample(self, index):
-        label = "" if self.labels is None else f" · label {self._describe_label(self.labels[index])}"
+        label = "" if self.labels is None else f" · label {describe_label(self.inspector, self.labels[index])}"
         self._set_image(self.images[index], f"sample {index}{label}", note=self._images_note)
         if self.thumbnails is not None:
             self.thumbnails.select(index)
-
-    def _describe_label(self, label):
-        """A label as text: a class name (first output holds classes), a few values, or its shape."""
-        label = np.asarray(label)
-        if label.ndim == 0 and self.inspector.output_kinds[0] != "values" and float(label).is_integer():
-            names = self.inspector.output_class_names(0)
-            index = int(label)
-            return names[index] if 0 <= index < len(names) else str(index)
-        if label.size <= 4 and np.issubdtype(label.dtype, np.number):
-            return ", ".join(f"{float(v):.3g}" for v in label.ravel())
-        return f"array {format_shape(label.shape)}"
 
     def _on_image_index(self, change):
         if getattr(self, "_quiet_index", False):
@@ -461,19 +420,8 @@ class LayerBrowser(RequestedTarget, InspectorWidget):
     def _drawn(self, strokes):
         if not strokes.any():
             return
-        height, width, _ = self.inspector.input_shape
-        if (height, width) == (28, 28):
-            image = mnist_style(strokes)
-            note = "drawing: fitted into 20×20 and centred by mass in 28×28, like MNIST"
-        else:
-            from ...render import resize_rgba
-
-            size = (height or strokes.shape[0], width or strokes.shape[1])
-            rgba = np.repeat(strokes[..., None], 4, axis=-1)
-            image = resize_rgba(rgba, size)[..., 0]
-            note = f"drawing: resized to {size[1]}×{size[0]}"
-        low, high = self.inspector.input_range
-        self._set_image(low + image.astype(np.float32) / 255.0 * (high - low), "drawing", note=note)
+        image, note = drawn_image(self.inspector, strokes)
+        self._set_image(image, "drawing", note=note)
         self._set_index_quietly(-1)
         self._refresh()
 

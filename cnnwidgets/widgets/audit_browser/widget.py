@@ -21,7 +21,7 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from ...errors import CNNWidgetsError, InvalidParameterError
+from ...errors import CNNWidgetsError, InvalidParameterError, NotAClassifierError
 from ...render import stack_panels, text_rgba
 from ..common.canvas import OverlayCanvas
 from ..common.traits import ArrayTrait
@@ -262,6 +262,12 @@ class AuditBrowser(widgets.VBox):
         runs (the kernel stays free); Stop keeps the images done so far.
         ``audit_kwargs`` go to :func:`cnnwidgets.audit`; :meth:`wait`
         blocks until the result is shown.
+
+        Raises
+        ------
+        NotAClassifierError
+            The model is not a classifier: the audit groups explanations by
+            class (the message says what to use instead).
         """
         browser = cls()
         browser.start(model, data, **audit_kwargs)
@@ -271,6 +277,7 @@ class AuditBrowser(widgets.VBox):
         """Run an audit in the background and show its result here (see :meth:`run`)."""
         from ...backend.audit import audit
 
+        _require_classifier(model, audit_kwargs)
         if self._job is not None and self._job.is_alive():
             raise InvalidParameterError("an audit is already running in this browser; stop() it first")
         self._cancel = threading.Event()
@@ -327,3 +334,22 @@ class AuditBrowser(widgets.VBox):
 
         return save_png(self.snapshot(), path)
 
+
+
+def _require_classifier(model, audit_kwargs):
+    """Refuse a model that is not a classifier before any thread starts, saying what to use instead."""
+    from ...backend import Inspector
+
+    inspector = Inspector.for_model(model, class_names=audit_kwargs.get("class_names"),
+                                    preprocess=audit_kwargs.get("preprocess"))
+    if inspector.is_classifier:
+        return
+    outputs = ", ".join(f"{name} ({kind}, {shape})" for name, kind, shape in
+                        zip(inspector.output_names, inspector.output_kinds, inspector.output_shapes))
+    raise NotAClassifierError(
+        f"AuditBrowser clusters a data set's explanations per class, so it needs a classifier (one output of "
+        f"class scores); {getattr(inspector.model, 'name', 'this model')} has {outputs}. Explain its images one "
+        "at a time with insp.explain(image, method, cw.targets.Region/Value/Output(...)) or a target-aware "
+        "cw.SaliencyOverlay. If its only output does hold class scores, pass cw.Inspector(model, "
+        "output_kinds='classes') as the model"
+    )

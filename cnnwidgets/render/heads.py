@@ -238,10 +238,11 @@ def values_rgba(values, names, width=280, row_height=18, highlight=None, text_he
     half = bar_area // 2 if signed else bar_area
     out = np.empty((max(1, values.size) * row_height, width, 4), np.uint8)
     out[...] = _WHITE
+    if highlight is not None and 0 <= highlight < values.size:
+        out[highlight * row_height: (highlight + 1) * row_height, :] = (252, 234, 233, 255)
+    out[:, zero: zero + 1] = _MUTED  # under the bars
     for i, (value, label) in enumerate(zip(values, labels)):
         top = i * row_height
-        if i == highlight:
-            out[top: top + row_height, :] = (252, 234, 233, 255)
         ty = top + (row_height - label.shape[0]) // 2
         piece = label[:, : label_width - 8]
         where = (slice(ty, ty + piece.shape[0]), slice(0, piece.shape[1]))
@@ -253,5 +254,4 @@ def values_rgba(values, names, width=280, row_height=18, highlight=None, text_he
                 out[y0:y1, zero: zero + length] = HEAD_HIGHLIGHT if i == highlight else _POSITIVE
             else:
                 out[y0:y1, zero - length: zero] = HEAD_HIGHLIGHT if i == highlight else _NEGATIVE
-    out[:, zero: zero + 1] = _MUTED
     return out

@@ -121,3 +121,21 @@ def test_values_format():
     assert format_head_value(0.41234) == "0.4123"
     assert format_head_value(-12.345) == "-12.35"
     assert format_head_value(float("nan")) == "nan"
+
+
+def test_overlay_tints_only_the_classes_found_at_the_input_resolution():
+    from cnnwidgets.render import blend
+    from cnnwidgets.render.heads import mask_overlay_rgba
+
+    image = np.zeros((8, 8, 4), np.uint8)
+    image[..., :3] = np.arange(64, dtype=np.uint8).reshape(8, 8, 1) * 3
+    image[..., 3] = 255
+    mask = np.zeros((4, 4), int)
+    mask[1, 2] = 1  # a coarser output: one mask pixel covers 2x2 input pixels
+    palette = class_palette(2)
+    out = mask_overlay_rgba(image, mask, palette, opacity=0.5)
+    tinted = np.zeros((8, 8), bool)
+    tinted[2:4, 4:6] = True
+    np.testing.assert_array_equal(out[~tinted], image[~tinted])
+    solid = np.broadcast_to(palette[1], (2, 2, 4))
+    np.testing.assert_array_equal(out[2:4, 4:6], blend(image[2:4, 4:6], np.ascontiguousarray(solid), 0.5))

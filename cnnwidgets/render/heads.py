@@ -6,7 +6,8 @@ several-output model with these:
 
 * :func:`class_palette` gives every class of a dense output one colour
   (grey for the background, class 0; matplotlib's qualitative ``tab10`` /
-  ``tab20``, evenly spaced hues past 20 classes); :func:`mask_rgba` paints a predicted mask with it and
+  ``tab20``, evenly spaced hues past 20 classes); :func:`mask_rgba` paints a
+  predicted mask with it, :func:`mask_overlay_rgba` over the input, and
   :func:`mask_legend_rgba` lists the classes with their share of the pixels.
 * :func:`score_maps_rgba` draws one small map per class of a dense output
   (its probability or score at every pixel), with the class name over each.
@@ -23,6 +24,7 @@ from .panels import stack_panels, text_rgba
 __all__ = [
     "class_palette",
     "mask_rgba",
+    "mask_overlay_rgba",
     "mask_legend_rgba",
     "score_maps_rgba",
     "values_rgba",
@@ -114,6 +116,37 @@ def mask_rgba(mask, palette, size=140):
     factor = _scale_for(mask.shape, size)
     painted = palette[mask.astype(np.intp)]
     return np.repeat(np.repeat(painted, factor, axis=0), factor, axis=1)
+
+
+def mask_overlay_rgba(image_rgba, mask, palette, opacity=0.55):
+    """The predicted classes painted over the input: every pixel not of class 0 (background) tinted.
+
+    Parameters
+    ----------
+    image_rgba : array_like
+        uint8 ``(H, W, 4)``, the input as shown.
+    mask : array_like
+        int ``(H', W')``, resized to ``(H, W)`` by nearest neighbour (an
+        output's map may be coarser than the input).
+    palette : array_like
+        uint8 ``(K, 4)``.
+    opacity : float
+        Opacity of the class colours.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 ``(H, W, 4)``.
+    """
+    image = np.asarray(image_rgba, np.uint8)
+    mask = np.asarray(mask)
+    height, width = image.shape[:2]
+    rows = np.minimum((np.arange(height) * mask.shape[0]) // height, mask.shape[0] - 1)
+    cols = np.minimum((np.arange(width) * mask.shape[1]) // width, mask.shape[1] - 1)
+    big = mask[rows[:, None], cols[None, :]].astype(np.intp)
+    colours = np.asarray(palette, np.uint8)[big].copy()
+    colours[..., 3] = np.where(big > 0, 255, 0).astype(np.uint8)
+    return blend(image, colours, opacity)
 
 
 def mask_legend_rgba(names, palette, shares, text_height=12, highlight=None):

@@ -26,6 +26,7 @@ from ...render.heads import (
     class_palette,
     format_head_value,
     mask_legend_rgba,
+    mask_overlay_rgba,
     mask_rgba,
     score_maps_rgba,
     values_rgba,
@@ -149,8 +150,8 @@ class _HeadCard:
         self.widget.add_class("cnnwidgets-output-head")
         self.widget.add_class(f"cnnwidgets-output-head-{self.kind}")
 
-    def draw(self, head, highlight, selected, colormap):
-        """Draw ``head``; ``highlight`` is the class (value) to mark, or None."""
+    def draw(self, head, highlight, selected, colormap, image_rgba=None):
+        """Draw ``head``; ``highlight`` is the class (value) to mark, or None; ``image_rgba`` the input shown."""
         marker = " <span style='color:#e45756'>● selected</span>" if selected else ""
         self.title.value = self._heading + marker
         if self.kind == "classes":
@@ -164,7 +165,7 @@ class _HeadCard:
         elif self.kind == "values":
             self.canvas.show(render_values_head(head, highlight))
         else:
-            self.canvas.show(render_map_head(head, highlight, colormap))
+            self.canvas.show(render_map_head(head, highlight, colormap, image_rgba))
 
     def snapshot(self):
         body = self.chart.snapshot() if self.chart is not None else self.canvas.image
@@ -183,23 +184,30 @@ def render_values_head(head, highlight=None):
     return stack_panels([bars, more], axis=0, gap=4, background=_WHITE)
 
 
-def render_map_head(head, highlight=None, colormap="viridis"):
-    """A map head: the predicted mask and its legend, over one score map per class."""
+def render_map_head(head, highlight=None, colormap="viridis", image_rgba=None):
+    """A map head: the predicted mask (over the input, and alone) and its legend, over one score map per class.
+
+    ``image_rgba`` is the input as shown (uint8 RGBA); without it the overlay is left out.
+    """
     names = head.mask_names
     palette = class_palette(len(names))
     mask = mask_rgba(head.mask, palette, size=128)
     row = highlight if highlight is None or len(head.names) > 1 else 1  # one channel: its class is the mask's 1
     legend = mask_legend_rgba(names, palette, head.shares, highlight=row)
-    top = stack_panels([mask, legend], axis=1, gap=10, background=_WHITE)
+    pictures = [mask, legend]
+    if image_rgba is not None:
+        pictures.insert(0, mask_overlay_rgba(image_rgba, head.mask, palette))
+    top = stack_panels(pictures, axis=1, gap=10, background=_WHITE)
     count = head.values.shape[-1]
-    maps, (low, high) = score_maps_rgba(head.values, head.names, cmap=colormap, tile=56, columns=min(count, 4),
+    maps, (low, high) = score_maps_rgba(head.values, head.names, cmap=colormap, tile=96, columns=min(count, 4),
                                         highlight=highlight, max_maps=_MAX_SCORE_MAPS)
     scale = "probability" if (low, high) == (0.0, 1.0) else "score"
     shown = min(count, _MAX_SCORE_MAPS)
     note = f"score maps: {scale} {format_head_value(low)} to {format_head_value(high)}" + (
         f" (first {shown} of {count})" if shown < count else "")
     caption = text_rgba(note, 11, (110, 110, 110, 255))
-    return stack_panels([text_rgba("predicted mask", 11, (110, 110, 110, 255)), top, caption, maps], axis=0,
+    title = "predicted mask (over the input, and alone)" if image_rgba is not None else "predicted mask"
+    return stack_panels([text_rgba(title, 11, (110, 110, 110, 255)), top, caption, maps], axis=0,
                         gap=4, background=_WHITE)
 
 
@@ -233,12 +241,15 @@ class OutputHeadsView:
         """The class-score charts of the classes heads, in output order."""
         return [c.chart for c in self.cards if c.chart is not None]
 
-    def draw(self, heads, selected, highlight, colormap="viridis", mark_selected=True):
-        """Draw ``heads``; in head ``selected`` (an index), mark class ``highlight``."""
+    def draw(self, heads, selected, highlight, colormap="viridis", mark_selected=True, image_rgba=None):
+        """Draw ``heads``; in head ``selected`` (an index), mark class ``highlight``.
+
+        ``image_rgba`` (the input as shown, uint8 RGBA) is what map heads paint their mask over.
+        """
         self.heads = list(heads)
         for card_, head in zip(self.cards, self.heads):
             chosen = head.index == selected
-            card_.draw(head, highlight if chosen else None, chosen and mark_selected, colormap)
+            card_.draw(head, highlight if chosen else None, chosen and mark_selected, colormap, image_rgba)
 
     def snapshot(self):
         """The cards side by side, as uint8 RGBA."""

@@ -175,7 +175,7 @@ class LayerBrowser(RequestedTarget, InspectorWidget):
         self._input_note = self._images_note = images_note
         self._drawn_input = None
         self.frame = None
-        self._heads = []
+        self._heads, self._head_image = [], None
 
         self._build(int(width))
         self.layer = self.records[self._default_layer_index()].path if layer is None else layer
@@ -523,7 +523,7 @@ class LayerBrowser(RequestedTarget, InspectorWidget):
             if key != self._drawn_input:
                 self.preview.show(display_rgba(image, self.inspector.input_range, 140))
                 self._drawn_input = key
-                self._heads = heads
+                self._heads, self._head_image = heads, display_rgba(image, self.inspector.input_range, 128)
                 self._set_prediction()
                 self._draw_heads()
                 lines = [f"{html.escape(head.name)}: <b>{html.escape(head.summary())}</b>" for head in heads]
@@ -565,7 +565,7 @@ class LayerBrowser(RequestedTarget, InspectorWidget):
         """Every head; in the selected output, :attr:`target` highlighted (and always shown in a chart)."""
         target = self.target if self.output_kind != "values" or self.class_index is not None else None
         self.heads.draw(self._heads, self.output_index, target, self.colormap,
-                        mark_selected=len(self._heads) > 1)
+                        mark_selected=len(self._heads) > 1, image_rgba=self._head_image)
 
     # -------------------------------------------------------------- snapshot
     @property

@@ -139,3 +139,13 @@ def test_overlay_tints_only_the_classes_found_at_the_input_resolution():
     np.testing.assert_array_equal(out[~tinted], image[~tinted])
     solid = np.broadcast_to(palette[1], (2, 2, 4))
     np.testing.assert_array_equal(out[2:4, 4:6], blend(image[2:4, 4:6], np.ascontiguousarray(solid), 0.5))
+
+
+def test_large_maps_are_subsampled_not_sent_whole():
+    mask = np.zeros((224, 224), int)
+    mask[100:, :] = 1
+    rgba = mask_rgba(mask, class_palette(2), size=128)
+    assert rgba.shape == (112, 112, 4)  # every 2nd pixel
+    assert (rgba[60, 0] == class_palette(2)[1]).all() and (rgba[40, 0] == class_palette(2)[0]).all()
+    grid, _ = score_maps_rgba(np.zeros((224, 224, 2), np.float32), ["a", "b"], tile=96, columns=2)
+    assert grid.shape[0] < 140 and grid.shape[1] < 2 * 120

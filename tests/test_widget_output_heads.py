@@ -340,3 +340,42 @@ def test_training_curves_of_a_fit_without_validation_data():
     np.testing.assert_allclose(curves.values("loss"), [0.5, 0.25])
     lines = curves._charts["loss"]["lines"]
     np.testing.assert_allclose(np.asarray(lines.y, np.float64).ravel(), [0.5, 0.25])
+
+
+def test_output_inside_a_nested_model_marks_its_collapsed_group(segmenter, scenes):
+    """The segmenter wrapped in an outer model: its output layer lives inside the nested model."""
+    import keras
+
+    images, _ = scenes
+    inputs = keras.Input((32, 32, 3))
+    outer = keras.Model(inputs, segmenter(inputs), name="wrapped")
+    browser = _browser(outer, images[:2])
+    assert browser.diagram.heads == {"tank_segmenter/probabilities": "output · map"}
+    browser.diagram.collapse("tank_segmenter")  # (expanded to show the first conv, inside it)
+    group = next(n for n in browser.diagram.nodes() if n.key == "tank_segmenter")
+    assert not group.expanded and group.head == "output · map"
+    np.testing.assert_allclose(browser.output_heads[0].values, segmenter.predict(images[:1], verbose=0)[0],
+                               atol=1e-5)
+
+
+@pytest.mark.slow
+def test_mobilenet_base_with_class_and_box_heads():
+    """keras.applications MobileNetV2 (weights=None, 32 px) as a nested base under two heads."""
+    import keras
+
+    keras.utils.set_random_seed(4)
+    base = keras.applications.MobileNetV2(input_shape=(32, 32, 3), include_top=False, weights=None, alpha=0.35)
+    inputs = keras.Input((32, 32, 3))
+    features = keras.layers.GlobalAveragePooling2D(name="pool")(base(inputs))
+    model = keras.Model(inputs, [keras.layers.Dense(5, activation="softmax", name="label")(features),
+                                 keras.layers.Dense(4, name="box")(features)], name="mobilenet_heads")
+    images = np.random.default_rng(5).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    browser = _browser(model, images)
+    label, box = browser.inspector.predict_outputs(images[0])
+    np.testing.assert_allclose(browser.output_heads[0].values, label, atol=1e-6)
+    np.testing.assert_allclose(browser.output_heads[1].values, box, atol=1e-6)
+    assert browser.diagram.heads == {"label": "out 1 · classes", "box": "out 2 · values"}
+    assert browser.layer.startswith(base.name + "/")  # the first conv, inside the base
+    grid = cw.FilterGrid(model, image=images[0])
+    grid.wait(60)
+    assert "error" not in grid.status.value and grid.layer.startswith(base.name + "/")

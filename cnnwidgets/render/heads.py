@@ -79,9 +79,18 @@ def class_palette(count, background=True):
     return out
 
 
-def _scale_for(shape, size):
-    """Integer nearest-neighbour factor that brings ``shape``'s longer side close to ``size`` (at least 1)."""
-    return max(1, int(size) // max(1, max(shape[:2])))
+def _fit_nearest(array, size):
+    """``array`` (``(H, W, ...)``) brought near ``size`` pixels on its longer side with crisp pixels.
+
+    Small arrays are enlarged by an integer factor, large ones subsampled by
+    an integer step (so a 224x224 map is not sent whole to be drawn 96 pixels wide).
+    """
+    side = max(1, max(array.shape[:2]))
+    if side > size:
+        step = -(-side // max(1, int(size)))
+        return array[::step, ::step]
+    factor = max(1, int(size) // side)
+    return np.repeat(np.repeat(array, factor, axis=0), factor, axis=1)
 
 
 def mask_rgba(mask, palette, size=140):
@@ -94,12 +103,13 @@ def mask_rgba(mask, palette, size=140):
     palette : array_like
         uint8 ``(K, 4)`` colours (see :func:`class_palette`).
     size : int
-        About how many pixels the longer side should span (integer factor).
+        About how many pixels the longer side should span (enlarged by an
+        integer factor, or subsampled by an integer step when larger).
 
     Returns
     -------
     numpy.ndarray
-        uint8 ``(H' * f, W' * f, 4)``.
+        uint8 RGBA.
 
     Raises
     ------
@@ -113,9 +123,7 @@ def mask_rgba(mask, palette, size=140):
     if mask.size and (mask.min() < 0 or mask.max() >= len(palette)):
         raise ValueError(f"the mask holds classes {int(mask.min())}..{int(mask.max())} but the palette has "
                          f"{len(palette)} colours")
-    factor = _scale_for(mask.shape, size)
-    painted = palette[mask.astype(np.intp)]
-    return np.repeat(np.repeat(painted, factor, axis=0), factor, axis=1)
+    return _fit_nearest(palette[mask.astype(np.intp)], size)
 
 
 def mask_overlay_rgba(image_rgba, mask, palette, opacity=0.55):
@@ -186,7 +194,7 @@ def score_maps_rgba(scores, names, cmap="viridis", tile=64, columns=4, highlight
     cmap : str
         matplotlib colormap.
     tile : int
-        About how many pixels each map's longer side spans (integer factor).
+        About how many pixels each map's longer side spans (integer factor or step).
     columns : int
         Maps per row.
     highlight : int, optional
@@ -218,12 +226,10 @@ def score_maps_rgba(scores, names, cmap="viridis", tile=64, columns=4, highlight
         else:
             limits = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     low, high = float(limits[0]), float(limits[1])
-    factor = _scale_for(scores.shape, tile)
     tiles = []
     for k in range(min(count, int(max_maps))):
         unit = normalize(scores[..., k], vmin=low, vmax=high)
-        rgba = apply_colormap(unit, cmap)
-        rgba = np.repeat(np.repeat(rgba, factor, axis=0), factor, axis=1)
+        rgba = _fit_nearest(apply_colormap(unit, cmap), tile)
         frame = np.empty((rgba.shape[0] + 6, rgba.shape[1] + 6, 4), np.uint8)
         frame[...] = HEAD_HIGHLIGHT if k == highlight else _WHITE
         frame[3:-3, 3:-3] = rgba

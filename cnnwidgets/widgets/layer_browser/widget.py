@@ -503,8 +503,10 @@ class LayerBrowser(RequestedTarget, InspectorWidget):
         sizes = dict(width=self.maps.width, page_size=self.page_size, vector_page_size=self.vector_page_size,
                      max_values=self.max_values, detail_size=self.maps.detail_size)
 
+        new_input = key != self._drawn_input  # a layer or view change keeps the heads drawn
+
         def compute(cancel):
-            heads = read_heads(inspector, image)
+            heads = read_heads(inspector, image) if new_input else None
             if cancel.is_set():
                 raise JobCancelled("superseded")
             activations = inspector.activations(image, layer)

@@ -150,6 +150,22 @@ def test_two_heads_show_top_classes_and_box_values(two_head, scenes):
     assert "selected" not in browser.heads.cards[0].title.value
 
 
+def test_each_card_picks_the_class_it_highlights(two_head, scenes):
+    images, _ = scenes
+    browser = _browser(two_head, images[:2])
+    classes, values = browser.heads.cards
+    assert [label for label, _ in values.picker.options] == ["first value", "0", "1", "2", "3"]
+    values.picker.value = 2
+    assert browser.output == "box" and browser.class_index == 2 and browser.output_kind == "values"
+    classes.picker.value = 1
+    assert browser.output == "cls" and browser.class_index == 1 and values.picker.value == -1
+    assert browser.chart.highlight == 1
+    browser.class_index = None  # the trait drives the picker back
+    assert classes.picker.value == -1 and browser.chart.highlight == browser.predicted_class
+    browser.output, browser.class_index = "box", 3
+    assert values.picker.value == 3 and classes.picker.value == -1
+
+
 def test_diagram_marks_the_output_heads(two_head, dense_softmax, segmenter, scenes):
     images, _ = scenes
     browser = _browser(two_head, images[:2])

@@ -92,6 +92,11 @@ class HeadFrame:
         count = len(self.mask_names)
         return np.bincount(self.mask.reshape(-1), minlength=count)[:count] / max(1, self.mask.size)
 
+    def prediction_traits(self):
+        """The owner's read-only target traits for this head (output_values, predicted_mask, ...), by name."""
+        return {"output_values": self.values, "predicted_mask": self.mask,
+                "probabilities": self.values if self.kind == "classes" else None, "predicted_class": self.predicted}
+
     def summary(self):
         """One line of plain text: the top class, the values, or the classes the mask shows."""
         if self.kind == "classes":
@@ -124,9 +129,9 @@ def read_heads(inspector, image):
 
 
 class _HeadCard:
-    """One head's card: a title line and its chart or canvas."""
+    """One head's card: a title line (with a picker of the class to highlight, off a classifier) and its picture."""
 
-    def __init__(self, inspector, index):
+    def __init__(self, inspector, index, on_pick):
         self.index = index
         self.name = inspector.output_names[index]
         self.kind = inspector.output_kinds[index]
@@ -144,9 +149,20 @@ class _HeadCard:
         else:
             self.canvas = ImageCanvas(280, 60)
             body = card(self.canvas)
+        self.picker = None
+        header = [self.title]
         if inspector.is_classifier:  # the chart's own title says it all
             self.title.layout.display = "none"
-        self.widget = widgets.VBox([self.title, body], layout=widgets.Layout(margin="0 16px 8px 0"))
+        else:  # pick the class (value, channel) to highlight here; -1: the predicted one (the first value)
+            first = "first value" if self.kind == "values" else "predicted"
+            options = [(first, -1)] + [(name, i) for i, name in enumerate(inspector.output_class_names(index))]
+            self.picker = widgets.Dropdown(options=options, value=-1, description="highlight",
+                                           style={"description_width": "56px"}, layout=widgets.Layout(width="190px"))
+            self.picker.add_class("cnnwidgets-output-head-picker")
+            self.picker.observe(lambda change: on_pick(self.index, None if change.new < 0 else change.new), "value")
+            header.append(self.picker)
+        self.widget = widgets.VBox([widgets.HBox(header, layout=widgets.Layout(align_items="center", gap="8px")),
+                                    body], layout=widgets.Layout(margin="0 16px 8px 0"))
         self.widget.add_class("cnnwidgets-output-head")
         self.widget.add_class(f"cnnwidgets-output-head-{self.kind}")
 
@@ -224,17 +240,39 @@ class OutputHeadsView:
         The cards, wrapping into rows (class ``cnnwidgets-output-heads``).
     cards : list
         One per output, in output order (``card.chart`` for a classes head,
-        ``card.canvas`` for the others).
+        ``card.canvas`` for the others; ``card.picker``, off a classifier,
+        the dropdown of the class to highlight: see :meth:`on_pick`).
     heads : list of HeadFrame
         What is drawn now (empty until the first input).
     """
 
     def __init__(self, inspector):
-        self.cards = [_HeadCard(inspector, i) for i in range(len(inspector.output_names))]
+        self._syncing = False
+        self._on_pick = []
+        self.cards = [_HeadCard(inspector, i, self._picked) for i in range(len(inspector.output_names))]
         self.heads = []
         self.widget = widgets.Box([c.widget for c in self.cards],
                                   layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"))
         self.widget.add_class("cnnwidgets-output-heads")
+
+    def on_pick(self, callback):
+        """Call ``callback(output_index, class_or_None)`` when a card's picker asks to highlight a class."""
+        self._on_pick.append(callback)
+
+    def _picked(self, index, choice):
+        if not self._syncing:
+            for callback in self._on_pick:
+                callback(index, choice)
+
+    def show_request(self, selected, requested):
+        """Make the pickers say what is requested: ``requested`` (None: predicted) in head ``selected``."""
+        self._syncing = True
+        try:
+            for card_ in self.cards:
+                if card_.picker is not None:
+                    card_.picker.value = -1 if card_.index != selected or requested is None else int(requested)
+        finally:
+            self._syncing = False
 
     @property
     def charts(self):

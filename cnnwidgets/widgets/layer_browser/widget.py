@@ -188,7 +188,8 @@ class LayerBrowser(RequestedTarget, InspectorWidget):
         self.observe(self._on_image_index, "image_index")
         self.observe(self._on_view, ["colormap", "normalization", "channel_order", "page", "channel"])
         self.observe(self._on_colormap, "colormap")
-        self.observe(self._on_output, "output")
+        # (after RequestedTarget's own observer of output, which resets class_index and output_kind)
+        self.observe(self._on_target, ["output", "class_index"])
         self.diagram.select(self.layer)
         self._describe_layer()
         if len(self.images):
@@ -277,6 +278,7 @@ class LayerBrowser(RequestedTarget, InspectorWidget):
         self.maps.next_page.on_click(lambda _: self._step_page(1))
 
         self.heads = OutputHeadsView(insp)
+        self.heads.on_pick(self._head_picked)
         charts = self.heads.charts
         self.chart = charts[0] if charts else None
         right = [self.maps.detail_widget]
@@ -544,23 +546,16 @@ class LayerBrowser(RequestedTarget, InspectorWidget):
 
     def _set_prediction(self):
         """Fill the read-only target traits from the selected output's head."""
-        head = self._heads[self.output_index]
         with self.hold_trait_notifications():
-            self.set_trait("output_values", head.values)
-            self.set_trait("predicted_mask", head.mask)
-            self.set_trait("probabilities", head.values if head.kind == "classes" else None)
-            self.set_trait("predicted_class", head.predicted)
+            for name, value in self._heads[self.output_index].prediction_traits().items():
+                self.set_trait(name, value)
 
-    def _on_output(self, change):
+    def _on_target(self, change):
+        """Another output (its prediction traits) or class: the heads redrawn."""
         if self._heads:
-            with drawing():
-                self._set_prediction()
-                self._draw_heads()
-
-    @traitlets.observe("class_index")
-    def _on_class_index(self, change):
-        with drawing():  # (the worker draws the heads too)
-            if self._heads:
+            with drawing():  # (the worker draws the heads too)
+                if change.name == "output":
+                    self._set_prediction()
                 self._draw_heads()
 
     def _draw_heads(self):
@@ -568,6 +563,12 @@ class LayerBrowser(RequestedTarget, InspectorWidget):
         target = self.target if self.output_kind != "values" or self.class_index is not None else None
         self.heads.draw(self._heads, self.output_index, target, self.colormap,
                         mark_selected=len(self._heads) > 1, image_rgba=self._head_image)
+        self.heads.show_request(self.output_index, self.class_index)
+
+    def _head_picked(self, index, choice):
+        """A card's picker: highlight ``choice`` (None: the predicted one) in output ``index``."""
+        self.output = self.inspector.output_names[index]
+        self.class_index = choice
 
     # -------------------------------------------------------------- snapshot
     @property

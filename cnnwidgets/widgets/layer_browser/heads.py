@@ -157,7 +157,7 @@ class _HeadCard:
             first = "first value" if self.kind == "values" else "predicted"
             options = [(first, -1)] + [(name, i) for i, name in enumerate(inspector.output_class_names(index))]
             self.picker = widgets.Dropdown(options=options, value=-1, description="highlight",
-                                           style={"description_width": "56px"}, layout=widgets.Layout(width="190px"))
+                                           style={"description_width": "72px"}, layout=widgets.Layout(width="210px"))
             self.picker.add_class("cnnwidgets-output-head-picker")
             self.picker.observe(lambda change: on_pick(self.index, None if change.new < 0 else change.new), "value")
             header.append(self.picker)

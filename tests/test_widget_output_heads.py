@@ -395,3 +395,25 @@ def test_mobilenet_base_with_class_and_box_heads():
     grid = cw.FilterGrid(model, image=images[0])
     grid.wait(60)
     assert "error" not in grid.status.value and grid.layer.startswith(base.name + "/")
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", None])
+def test_one_channel_maps(activation):
+    """A binary mask (sigmoid, thresholded at 0.5) and a raw score map (thresholded at 0) with one channel."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(6)
+    model = keras.Sequential([keras.Input((12, 12, 3)), layers.Rescaling(1 / 255.0),
+                              layers.Conv2D(3, 3, padding="same", activation="relu", name="feat"),
+                              layers.Conv2D(1, 1, activation=activation, name="mask")], name="binary")
+    images = np.random.default_rng(7).uniform(0, 255, (2, 12, 12, 3)).astype(np.float32)
+    browser = _browser(model, images)
+    (head,) = browser.output_heads
+    raw = browser.inspector.predict_outputs(images[0])[0]
+    np.testing.assert_allclose(head.values, raw, atol=1e-6)
+    expected = (raw[..., 0] > (0.5 if activation else 0.0)).astype(int)
+    np.testing.assert_array_equal(head.mask, expected)
+    assert head.mask_names == ("not 0", "0")
+    np.testing.assert_allclose(head.shares, [1 - expected.mean(), expected.mean()])
+    assert browser.heads.cards[0].canvas.image.shape[0] > 100

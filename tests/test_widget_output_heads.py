@@ -417,3 +417,19 @@ def test_one_channel_maps(activation):
     assert head.mask_names == ("not 0", "0")
     np.testing.assert_allclose(head.shares, [1 - expected.mean(), expected.mean()])
     assert browser.heads.cards[0].canvas.image.shape[0] > 100
+
+
+def test_a_map_with_many_classes_lists_the_ones_predicted():
+    from cnnwidgets.widgets.layer_browser.heads import HeadFrame, _legend_rows, render_map_head
+
+    rng = np.random.default_rng(8)
+    scores = rng.random((8, 8, 30)).astype(np.float32)
+    scores[..., 4] += 2.0 * (np.arange(8)[:, None] < 4)  # class 4 wins the top half
+    mask = np.argmax(scores, axis=-1)
+    head = HeadFrame(0, "seg", "map", scores, tuple(f"c{i}" for i in range(30)), mask)
+    rows = _legend_rows(head.shares)
+    assert 4 in rows and len(rows) <= 12 and all(head.shares[i] > 0 for i in rows)
+    assert 29 in _legend_rows(head.shares, highlight=29)  # the highlighted class is always listed
+    tall = render_map_head(head, highlight=29)
+    assert tall.shape[0] < 600  # not 30 legend rows
+    assert _legend_rows(np.array([0.5, 0.5, 0.0])) == [0, 1, 2]  # a few classes: all of them

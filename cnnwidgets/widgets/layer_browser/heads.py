@@ -43,6 +43,7 @@ KIND_LABELS = {"classes": "class scores", "values": "regression values", "map": 
 _WHITE = (255, 255, 255, 255)
 _MAX_VALUES = 16
 _MAX_SCORE_MAPS = 12
+_MAX_LEGEND = 12
 
 
 @dataclass
@@ -200,6 +201,17 @@ def render_values_head(head, highlight=None):
     return stack_panels([bars, more], axis=0, gap=4, background=_WHITE)
 
 
+def _legend_rows(shares, highlight=None):
+    """Classes listed in a map head's legend: all up to 12; else the largest present ones and the highlighted."""
+    count = len(shares)
+    if count <= _MAX_LEGEND:
+        return list(range(count))
+    present = [int(i) for i in np.argsort(-shares, kind="stable") if shares[i] > 0][:_MAX_LEGEND]
+    if highlight is not None and highlight not in present:
+        present = present[: _MAX_LEGEND - 1] + [int(highlight)]
+    return sorted(present)
+
+
 def render_map_head(head, highlight=None, colormap="viridis", image_rgba=None):
     """A map head: the predicted mask (over the input, and alone) and its legend, over one score map per class.
 
@@ -209,7 +221,14 @@ def render_map_head(head, highlight=None, colormap="viridis", image_rgba=None):
     palette = class_palette(len(names))
     mask = mask_rgba(head.mask, palette, size=128)
     row = highlight if highlight is None or len(head.names) > 1 else 1  # one channel: its class is the mask's 1
-    legend = mask_legend_rgba(names, palette, head.shares, highlight=row)
+    rows = _legend_rows(head.shares, row)
+    legend = mask_legend_rgba([names[i] for i in rows], palette[rows], head.shares[rows],
+                              highlight=rows.index(row) if row in rows else None)
+    if len(rows) < len(names):
+        more = text_rgba(f"{len(names) - len(rows)} more classes, none of them predicted here"
+                         if not head.shares[[i for i in range(len(names)) if i not in rows]].any()
+                         else f"… {len(names) - len(rows)} more classes", 11, (110, 110, 110, 255))
+        legend = stack_panels([legend, more], axis=0, gap=3, background=_WHITE)
     pictures = [mask, legend]
     if image_rgba is not None:
         pictures.insert(0, mask_overlay_rgba(image_rgba, head.mask, palette))

@@ -433,3 +433,16 @@ def test_a_map_with_many_classes_lists_the_ones_predicted():
     tall = render_map_head(head, highlight=29)
     assert tall.shape[0] < 600  # not 30 legend rows
     assert _legend_rows(np.array([0.5, 0.5, 0.0])) == [0, 1, 2]  # a few classes: all of them
+
+
+def test_many_class_score_maps_show_the_highlighted_class():
+    from cnnwidgets.render.heads import HEAD_HIGHLIGHT
+    from cnnwidgets.widgets.layer_browser.heads import HeadFrame, render_map_head
+
+    scores = np.zeros((8, 8, 30), np.float32)
+    scores[..., 0] = 1.0  # background everywhere: class 29 is predicted nowhere
+    head = HeadFrame(0, "seg", "map", scores, tuple(f"c{i}" for i in range(30)), np.zeros((8, 8), int))
+    plain = render_map_head(head)
+    marked = render_map_head(head, highlight=29)
+    assert not np.all(plain == HEAD_HIGHLIGHT, axis=-1).any()
+    assert np.all(marked == HEAD_HIGHLIGHT, axis=-1).sum() > 4 * 40  # c29's score map framed (and its legend row)

@@ -27,6 +27,7 @@ __all__ = [
     "mask_overlay_rgba",
     "mask_legend_rgba",
     "score_maps_rgba",
+    "score_limits",
     "values_rgba",
     "format_head_value",
     "HEAD_HIGHLIGHT",
@@ -181,6 +182,17 @@ def mask_legend_rgba(names, palette, shares, text_height=12, highlight=None):
     return stack_panels(rows, axis=0, gap=3, background=_WHITE)
 
 
+def score_limits(scores):
+    """The colour range of score maps: ``(0, 1)`` for probabilities (every score in [0, 1]), else their range."""
+    scores = np.asarray(scores, np.float32)
+    finite = scores[np.isfinite(scores)]
+    if not finite.size:
+        return 0.0, 1.0
+    if finite.min() >= 0 and finite.max() <= 1:
+        return 0.0, 1.0
+    return float(finite.min()), float(finite.max())
+
+
 def score_maps_rgba(scores, names, cmap="viridis", tile=64, columns=4, highlight=None, limits=None,
                     max_maps=12, text_height=11):
     """One map per class of a dense output, titled with the class name, on a grid.
@@ -219,13 +231,7 @@ def score_maps_rgba(scores, names, cmap="viridis", tile=64, columns=4, highlight
     count = scores.shape[-1]
     if len(names) != count:
         raise ValueError(f"got {len(names)} names for {count} score maps")
-    finite = scores[np.isfinite(scores)]
-    if limits is None:
-        if finite.size and finite.min() >= 0 and finite.max() <= 1:
-            limits = (0.0, 1.0)
-        else:
-            limits = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    low, high = float(limits[0]), float(limits[1])
+    low, high = score_limits(scores) if limits is None else (float(limits[0]), float(limits[1]))
     tiles = []
     for k in range(min(count, int(max_maps))):
         unit = normalize(scores[..., k], vmin=low, vmax=high)

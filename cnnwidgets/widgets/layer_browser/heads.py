@@ -28,6 +28,7 @@ from ...render.heads import (
     mask_legend_rgba,
     mask_overlay_rgba,
     mask_rgba,
+    score_limits,
     score_maps_rgba,
     values_rgba,
 )
@@ -234,12 +235,15 @@ def render_map_head(head, highlight=None, colormap="viridis", image_rgba=None):
         pictures.insert(0, mask_overlay_rgba(image_rgba, head.mask, palette))
     top = stack_panels(pictures, axis=1, gap=10, background=_WHITE)
     count = head.values.shape[-1]
-    maps, (low, high) = score_maps_rgba(head.values, head.names, cmap=colormap, tile=96, columns=min(count, 4),
-                                        highlight=highlight, max_maps=_MAX_SCORE_MAPS)
+    # Many channels: the maps of the classes in the legend (those predicted, and the highlighted one).
+    channels = list(range(count)) if count <= _MAX_SCORE_MAPS else rows
+    low, high = score_limits(head.values)  # one scale for every channel, shown or not
+    maps, _ = score_maps_rgba(head.values[..., channels], [head.names[c] for c in channels], cmap=colormap,
+                              tile=96, columns=min(len(channels), 4), limits=(low, high), max_maps=_MAX_SCORE_MAPS,
+                              highlight=channels.index(highlight) if highlight in channels else None)
     scale = "probability" if (low, high) == (0.0, 1.0) else "score"
-    shown = min(count, _MAX_SCORE_MAPS)
     note = f"score maps: {scale} {format_head_value(low)} to {format_head_value(high)}" + (
-        f" (first {shown} of {count})" if shown < count else "")
+        f" ({len(channels)} of {count} classes: those in the legend)" if len(channels) < count else "")
     caption = text_rgba(note, 11, (110, 110, 110, 255))
     title = "predicted mask (over the input, and alone)" if image_rgba is not None else "predicted mask"
     return stack_panels([text_rgba(title, 11, (110, 110, 110, 255)), top, caption, maps], axis=0,

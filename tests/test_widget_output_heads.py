@@ -320,11 +320,30 @@ def test_explorer_class_tabs_on_a_segmenter(segmenter, scenes, tab, attribute, w
 
 
 # ------------------------------------------------------------ AuditBrowser
-def test_audit_browser_refuses_a_segmenter_before_starting(segmenter, scenes):
+def test_audit_browser_refuses_the_class_rules_on_a_segmenter_before_starting(segmenter, scenes):
     images, _ = scenes
     with pytest.raises(NotAClassifierError, match="needs a classifier") as raised:
         cw.AuditBrowser.run(segmenter, images[:4])
-    assert "probabilities (map" in str(raised.value) and "targets" in str(raised.value)
+    assert "PerImage" in str(raised.value)  # what to pass instead
+    with pytest.raises(cw.errors.InvalidTargetError):  # a target that does not fit: also before the thread
+        cw.AuditBrowser.run(segmenter, images[:4], class_index=cw.targets.Region(1, np.ones((5, 5), bool)))
+
+
+def test_audit_browser_shows_an_audit_of_regions(segmenter, scenes):
+    from cnnwidgets.targets import PerImage, Region
+
+    images, masks = scenes
+    tanks = [i for i in range(len(images)) if masks[i].any()][:12]
+    browser = cw.AuditBrowser.run(segmenter, (images[tanks], masks[tanks]), method="gradcam",
+                                  class_index=PerImage(lambda image, mask: Region(1, mask)), map_size=(8, 8))
+    browser.wait(300)
+    assert "error" not in browser.status.value, browser.status.value
+    assert browser.audit_class == 1 and browser.result.output_kind == "map"
+    assert [value for _, value in browser.class_picker.options] == [1]
+    assert browser.clusters_canvas.image.shape[0] > 40
+    browser.image_index = int(browser.clusters.rows[0])  # opens the image in an Explorer on the same inspector
+    assert browser.explorer is not None and browser.explorer.inspector is browser.result.inspector
+    assert "array 32×32" in browser.explorer.caption.value  # its label is its mask
 
 
 # ----------------------------------------------------------------- LiveView

@@ -21,7 +21,7 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from ...errors import CNNWidgetsError, InvalidParameterError, NotAClassifierError
+from ...errors import CNNWidgetsError, InvalidParameterError
 from ...render import stack_panels, text_rgba
 from ..common.canvas import OverlayCanvas
 from ..common.traits import ArrayTrait
@@ -265,9 +265,10 @@ class AuditBrowser(widgets.VBox):
 
         Raises
         ------
-        NotAClassifierError
-            The model is not a classifier: the audit groups explanations by
-            class (the message says what to use instead).
+        NotAClassifierError, InvalidTargetError, ClassNotFoundError
+            What the audit is to explain does not fit the model (checked
+            before the thread starts), e.g. ``class_index="predicted"`` on a
+            segmentation model (pass a target: see :func:`cnnwidgets.audit`).
         """
         browser = cls()
         browser.start(model, data, **audit_kwargs)
@@ -277,7 +278,7 @@ class AuditBrowser(widgets.VBox):
         """Run an audit in the background and show its result here (see :meth:`run`)."""
         from ...backend.audit import audit
 
-        _require_classifier(model, audit_kwargs)
+        _check_request(model, audit_kwargs)
         if self._job is not None and self._job.is_alive():
             raise InvalidParameterError("an audit is already running in this browser; stop() it first")
         self._cancel = threading.Event()
@@ -336,20 +337,18 @@ class AuditBrowser(widgets.VBox):
 
 
 
-def _require_classifier(model, audit_kwargs):
-    """Refuse a model that is not a classifier before any thread starts, saying what to use instead."""
+
+def _check_request(model, audit_kwargs):
+    """Check the model and what the audit is to explain now, so a bad request raises here, not on the thread.
+
+    The backend's own check (:class:`~cnnwidgets.backend.audit.targets.AuditTargets`): on a model that is
+    not a classifier the class rules ("predicted", "label") are refused with a message naming the targets
+    to pass instead.
+    """
     from ...backend import Inspector
+    from ...backend.audit.targets import AuditTargets
 
     inspector = Inspector.for_model(model, class_names=audit_kwargs.get("class_names"),
-                                    preprocess=audit_kwargs.get("preprocess"))
-    if inspector.is_classifier:
-        return
-    outputs = ", ".join(f"{name} ({kind}, {shape})" for name, kind, shape in
-                        zip(inspector.output_names, inspector.output_kinds, inspector.output_shapes))
-    raise NotAClassifierError(
-        f"AuditBrowser clusters a data set's explanations per class, so it needs a classifier (one output of "
-        f"class scores); {getattr(inspector.model, 'name', 'this model')} has {outputs}. Explain its images one "
-        "at a time with insp.explain(image, method, cw.targets.Region/Value/Output(...)) or a target-aware "
-        "cw.SaliencyOverlay. If its only output does hold class scores, pass cw.Inspector(model, "
-        "output_kinds='classes') as the model"
-    )
+                                    preprocess=audit_kwargs.get("preprocess"),
+                                    output_kinds=audit_kwargs.get("output_kinds"))
+    AuditTargets.check(inspector, audit_kwargs.get("class_index", "predicted"))

@@ -290,6 +290,8 @@ def test_explorer_on_two_heads_links_output_and_class(two_head, scenes):
     browser.class_index = 3
     assert explorer.class_index == 3
     assert "output <b>box</b>" in explorer.caption.value and "<b>3</b>" in explorer.caption.value
+    explorer.value_sign = -1
+    assert browser.value_sign == -1
     explorer.image_index = 1
     assert explorer.class_index is None and browser.class_index is None
     np.testing.assert_allclose(explorer.output_values, explorer.inspector.predict_outputs(images[1])[1], atol=1e-6)

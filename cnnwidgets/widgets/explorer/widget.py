@@ -412,11 +412,17 @@ class Explorer(RequestedTarget, InspectorWidget):
             )
 
     def _link_target(self, widget):
-        """Link the class (and, where the widget has one, the output it belongs to) with ``widget``."""
+        """Link the class with ``widget``, and where it has them, the output and the value sign.
+
+        (A painted ``region`` is an array, which ``link`` cannot compare; it is not linked.)
+        """
         if widget.has_trait("output"):
             widget.output = self.output  # before class_index: a new output resets the class
             self._link((self, "output"), (widget, "output"))
         self._link((self, "class_index"), (widget, "class_index"))
+        if widget.has_trait("value_sign"):
+            widget.value_sign = self.value_sign
+            self._link((self, "value_sign"), (widget, "value_sign"))
 
     def _spatial_layer(self, path, default):
         """``path`` if Grad-CAM can use it, else ``default``."""

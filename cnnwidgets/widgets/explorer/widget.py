@@ -18,7 +18,8 @@ What is linked
   tab picks it in the others. A new image resets it to ``None``, the
   predicted class (:attr:`Explorer.predicted_class`). On a model that is not
   a classifier (segmentation, regression, several outputs), :attr:`Explorer.output`
-  says which output ``class_index`` belongs to, linked the same way.
+  says which output ``class_index`` belongs to, linked the same way, as is
+  ``value_sign`` (a painted ``region`` is not linked).
 * **The layer.** :attr:`Explorer.layer` is linked with ``LayerBrowser.layer``
   and ``FilterGrid.layer``; ``SaliencyOverlay.layer`` (the Grad-CAM layer)
   follows whenever the layer has spatial ``(H, W, C)`` output and keeps its

@@ -254,19 +254,16 @@ def test_filter_grid_works_on_a_segmenter(segmenter, scenes):
     assert "error" not in grid.status.value and grid.maximization_layer == "logits"
 
 
-def test_filter_grid_refuses_to_maximize_a_fused_head_with_a_message(dense_softmax):
+def test_filter_grid_maximizes_the_channels_of_a_fused_segmentation_head(dense_softmax):
     image = np.random.default_rng(3).uniform(0, 255, (16, 16, 3)).astype(np.float32)
     grid = cw.FilterGrid(dense_softmax, image=image, layer="seg")
     grid.wait(60)
     assert "error" not in grid.status.value and grid._count() == 3  # its weights
     grid.mode = "maximize"
-    grid.wait(60)
-    assert "cannot synthesize inputs for an output head" in grid.status.value
-    assert "feat" in grid.status.value  # what to pick instead
-    grid.layer = "feat"
     grid.steps = 2
     grid.wait(120)
-    assert "cannot" not in grid.status.value and grid.maximization_layer == "feat"
+    assert "error" not in grid.status.value and grid.maximization_layer == "seg"
+    assert grid._count() == 3  # one tile per class of the map
 
 
 def test_filter_grid_on_two_heads(two_head, scenes):

@@ -4,7 +4,7 @@ from ...errors import CNNWidgetsError, LayerNotFoundError
 from ...render.filters import filter_stack
 
 __all__ = [
-    "kernel_layout", "layer_filters", "is_colour_layer", "is_output", "is_unmaximizable_head", "filter_count",
+    "kernel_layout", "layer_filters", "is_colour_layer", "is_output", "filter_count",
     "layer_options", "usable_record",
 ]
 
@@ -53,16 +53,6 @@ def is_output(inspector, record):
     return inspector.is_classifier and record.path == inspector.output_layer.path
 
 
-def is_unmaximizable_head(inspector, record):
-    """True for the conv layer producing the first output of a model that is not a classifier.
-
-    The backend maximizes that layer's pre-activation scores as class logits
-    and only knows their count for a classifier, so maximize mode refuses it
-    with a message (its weights are shown as usual).
-    """
-    return not inspector.is_classifier and inspector.graph is not None and record.path == inspector.output_layer.path
-
-
 def filter_count(inspector, record):
     """How many tiles the layer has in maximize mode: its channels, or classes for the output layer."""
     if is_output(inspector, record):
@@ -95,8 +85,7 @@ def usable_record(inspector, layer, mode):
     """Resolve ``layer`` for ``mode``; return ``(record, None)`` or ``(None, message)``.
 
     Weights mode needs a convolution layer; maximize mode also accepts a
-    classifier's output layer, and refuses the conv layer producing another
-    model's first output (see :func:`is_unmaximizable_head`). Anything else (e.g. a pooling layer linked from a
+    classifier's output layer. Anything else (e.g. a pooling layer linked from a
     :class:`~cnnwidgets.LayerBrowser`) gives a message saying what to pick.
     """
     if layer is None:
@@ -110,14 +99,6 @@ def usable_record(inspector, layer, mode):
         record = inspector.layer(layer)
     except CNNWidgetsError as exc:
         return None, str(exc)
-    if mode == "maximize" and is_unmaximizable_head(inspector, record):
-        others = ", ".join(r.path for r in inspector.conv_layers if r.path != record.path)
-        return None, (
-            f"{record.path!r} produces the model's output {inspector.output_names[0]!r} "
-            f"({inspector.output_kinds[0]}): 'What excites it' cannot synthesize inputs for an output head that "
-            f"is not a classifier's yet. Its weights show in 'Weights' mode; choose another conv layer here"
-            + (f" ({others})" if others else "")
-        )
     if record.is_conv:
         return record, None
     if mode == "maximize" and is_output(inspector, record):

@@ -501,9 +501,14 @@ class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, Occlusion
 
         Works on any model (segmentation maps, regression values, several heads).
         """
-        import tensorflow as tf
-
         _, model_input, key = self.prepare(image)
+        found = self._cache.get_or_compute(
+            ("outputs", key), lambda: [t.numpy()[0] for t in self._outputs_fn()(model_input[None])])
+        return [np.array(t) for t in found]
+
+    def _outputs_fn(self):
+        """The compiled ``x -> [float32 output, ...]`` (every output, as the model gives it)."""
+        import tensorflow as tf
 
         def build():
             @tf.function(input_signature=self._signature(), reduce_retracing=True, autograph=False)
@@ -513,9 +518,18 @@ class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, Occlusion
 
             return outputs
 
-        found = self._cache.get_or_compute(
-            ("outputs", key), lambda: [t.numpy()[0] for t in self._function("outputs", build)(model_input[None])])
-        return [np.array(t) for t in found]
+        return self._function("outputs", build)
+
+    def _readable_output(self, raw, index):
+        """Raw output ``index`` of a batch ``(B, ...)`` as :meth:`predict_output` gives it (probabilities, ...)."""
+        raw = np.asarray(raw, np.float32)
+        kind, activation = self.output_kinds[index], self.output_activations[index]
+        if kind == "classes" and not activation:
+            shifted = np.exp(raw - raw.max(axis=-1, keepdims=True))
+            return (shifted / shifted.sum(axis=-1, keepdims=True)).astype(np.float32)
+        if kind == "map" and raw.ndim == 3:
+            return raw[..., None]
+        return raw
 
     def predict_output(self, image, output=0):
         """One output for one image, as a person reads it (cached).
@@ -531,14 +545,7 @@ class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, Occlusion
             Output index or name.
         """
         index = self.output_index(output)
-        raw = self.predict_outputs(image)[index].astype(np.float32)
-        kind, activation = self.output_kinds[index], self.output_activations[index]
-        if kind == "classes" and not activation:
-            shifted = np.exp(raw - raw.max())
-            return (shifted / shifted.sum()).astype(np.float32)
-        if kind == "map" and raw.ndim == 2:
-            return raw[..., None]
-        return raw
+        return self._readable_output(self.predict_outputs(image)[index][None], index)[0]
 
     def predicted_mask(self, image, output=0):
         """The class predicted at each pixel of a dense output, int ``(H', W')``.

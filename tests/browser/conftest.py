@@ -1199,6 +1199,8 @@ README_SCREENSHOTS = {
     "trust-lab-panel": "trust_panel.png",
     "trust-lab-cascade": "randomization_cascade.png",
     "audit-browser-lab-clusters": "audit_browser.png",
+    "layer-browser-heads-segmenter": "layer_browser_heads.png",
+    "layer-browser-heads-segmenter-dark": "layer_browser_heads_dark.png",
 }
 README_SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 

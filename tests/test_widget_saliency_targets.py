@@ -329,3 +329,29 @@ def test_the_snapshot_shows_the_values_beside_the_image(heads):
     zoom = view.image_canvas.zoom
     assert snapshot.shape[1] > 3 * 12 * zoom + 200  # image, values, map, overlay
     assert snapshot.dtype == np.uint8 and snapshot.shape[-1] == 4
+
+
+def test_a_layer_on_another_heads_branch_gives_way_to_one_the_output_depends_on():
+    keras.utils.set_random_seed(4)
+    inp = keras.Input((16, 16, 3))
+    x = L.Conv2D(4, 3, padding="same", activation="relu", name="conv")(L.Rescaling(1 / 255)(inp))
+    cls = L.Dense(2, activation="softmax", name="cls")(L.GlobalAveragePooling2D(name="gap")(x))
+    pooled = L.Conv2D(4, 3, padding="same", activation="relu", name="seg_conv")(L.MaxPooling2D(2, name="pool")(x))
+    seg = L.Conv2D(3, 1, activation="softmax", name="seg")(pooled)
+    model = keras.Model(inp, [cls, seg])
+    image = np.random.default_rng(4).uniform(0, 255, (16, 16, 3)).astype(np.float32)
+    insp = cw.Inspector(model)
+    assert insp.default_cam_layer.path == "seg_conv"  # on the mask head's branch: no gradient for "cls"
+    view = SaliencyOverlay(insp, image, method="gradcam")
+    view.wait()
+    assert view.layer == "conv" and "error" not in view.status.value
+    np.testing.assert_allclose(view.heatmap, explained(view, Output(0, view.predicted_class)), rtol=1e-5, atol=1e-7)
+    view.output = "seg"
+    view.wait()
+    assert view.layer == "conv"  # it feeds the mask head too: kept
+    view.layer = "seg_conv"
+    view.wait()
+    np.testing.assert_allclose(view.heatmap, explained(view, view.explained_target), rtol=1e-5, atol=1e-7)
+    view.output = "cls"
+    view.wait()
+    assert view.layer == "conv" and "error" not in view.status.value

@@ -237,6 +237,26 @@ class SaliencyState(RequestedTarget, InspectorWidget):
                         "none; the others still work.")
         return layers, ""
 
+    def _fit_layer_to_output(self):
+        """On a model with several outputs, explain a layer the selected output depends on.
+
+        The default layer (and a layer chosen for another head) may lie on
+        another output's branch, where the selected output's score has no
+        gradient. Then the last layer with feature maps on this output's
+        branch is taken (not a dense head's own score map).
+        """
+        graph = self.inspector.graph
+        if not self._cam_layers or graph is None or len(self.inspector.output_names) < 2:
+            return
+        feeding = graph.feeding_paths(self.output_index)
+        if self.layer in feeding:
+            return
+        heads = {tuple(shape) for shape in self.inspector.output_shapes if len(shape) == 3}
+        candidates = [r.path for r in self._cam_layers if r.path in feeding and tuple(r.output_shape) not in heads
+                      and _positions(r.output_shape) > 1]
+        if candidates:
+            self.layer = candidates[-1]
+
     def _default_compare_layers(self, count=3):
         """The last convolution at each of the last ``count`` feature-map resolutions (coarse to fine)."""
         layers = [r for r in self._cam_layers if r.is_conv] or self._cam_layers
@@ -319,3 +339,9 @@ class SaliencyState(RequestedTarget, InspectorWidget):
         """The selected method's map keeps its sign (a diverging colormap)."""
         return is_signed(self.method_params)
 
+
+
+def _positions(shape):
+    """Spatial positions ``H * W`` of an ``(H, W, C)`` shape (an unknown side counts as 2)."""
+    height, width = (d if d is not None else 2 for d in shape[:2])
+    return height * width

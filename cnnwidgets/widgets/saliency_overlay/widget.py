@@ -143,6 +143,7 @@ class SaliencyOverlay(SaliencyView, SaliencyLayout, SaliencyCompute, SaliencySta
             self.layer = self.inspector.default_cam_layer.path if layer is None else layer
         if output is not None:
             self.output = output
+        self._fit_layer_to_output()
 
         self._build_controls(top_k)
         self._build_layout()
@@ -278,6 +279,7 @@ class SaliencyOverlay(SaliencyView, SaliencyLayout, SaliencyCompute, SaliencySta
             with self.hold_trait_notifications():
                 self.region = None
                 self.class_index = None
+            self._fit_layer_to_output()
             if not self.trait_has_value("image"):
                 return
             self._show_target_prediction()

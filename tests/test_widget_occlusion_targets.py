@@ -16,8 +16,9 @@ import cnnwidgets as cw  # noqa: E402
 from cnnwidgets.targets import Output, Region, Value  # noqa: E402
 from cnnwidgets.widgets.common.charts import ClassScoresChart, signed_range  # noqa: E402
 from cnnwidgets.widgets.occlusion_painter import OcclusionPainter  # noqa: E402
-from cnnwidgets.widgets.occlusion_painter.outputs import (  # noqa: E402
-    REGION_COLOUR, class_colours, mask_rgba, region_means, vector_order)
+from cnnwidgets.render import image_to_rgba  # noqa: E402
+from cnnwidgets.render.masks import mask_rgba  # noqa: E402
+from cnnwidgets.widgets.occlusion_painter.outputs import region_means, vector_order  # noqa: E402
 
 L = keras.layers
 H = W = 12
@@ -92,19 +93,6 @@ def test_the_chart_keeps_its_probability_axis_and_draws_signed_values_on_request
     assert (chart._y_scale.min, chart._y_scale.max) == (0.0, 1.0)
 
 
-def test_mask_view_colours_classes_and_outlines_the_region():
-    mask = np.zeros((4, 4), int)
-    mask[1:3, 1:3] = 1
-    rgba = mask_rgba(mask, 2, region=mask.astype(bool), factor=4, line_width=1)
-    colours = class_colours(2)
-    assert rgba.shape == (16, 16, 4)
-    assert tuple(rgba[0, 0]) == tuple(colours[0]) and tuple(rgba[6, 6]) == tuple(colours[1])
-    red = tuple(int(REGION_COLOUR[i:i + 2], 16) for i in (1, 3, 5)) + (255,)
-    assert tuple(rgba[4, 4]) == red and tuple(rgba[4, 8]) == red and tuple(rgba[3, 3]) != red
-    with pytest.raises(ValueError, match="2-D"):
-        mask_rgba(np.zeros(3, int), 2)
-
-
 def test_region_means_and_vector_order():
     scores = np.arange(2 * 2 * 2, dtype=float).reshape(2, 2, 2)
     region = np.array([[True, False], [False, True]])
@@ -123,7 +111,9 @@ def test_a_regression_painter_shows_values_and_their_change(locator):
     assert painter.uncovered_score == pytest.approx(clean[0], abs=1e-5) == painter.score
     assert painter.chart.signed and painter.chart.names == ["0", "1"]
     np.testing.assert_allclose(painter.chart.values, clean, atol=1e-5)
-    assert painter.sign_buttons.layout.display != "none" and painter.output_dropdown.layout.display == "none"
+    panel = painter.target_panel
+    assert panel.sign_buttons.layout.display != "none" and panel.output_menu.layout.display == "none"
+    assert painter.class_dropdown.layout.display == "none"  # the panel chooses the value
 
     drag_to(painter, 8, 20)
     box = painter.box
@@ -134,11 +124,13 @@ def test_a_regression_painter_shows_values_and_their_change(locator):
     np.testing.assert_allclose(painter.occluded_output, expected, atol=1e-5)
     np.testing.assert_allclose(painter.chart.reference, clean, atol=1e-5)
     assert f"change {expected[0] - clean[0]:+.4g}" in painter.target_label.value
+    np.testing.assert_allclose(panel.rows.values, expected, atol=1e-5)  # the panel lists the occluded values
+    np.testing.assert_allclose(panel.rows.reference, clean, atol=1e-5)
 
-    painter.class_index = 1
-    painter.value_sign = -1
+    panel.rows.buttons[panel.rows.order.index(1)].click()  # as the browser clicks the value's name
+    panel.sign_buttons.value = -1
     painter.wait()
-    assert painter.explained_target == Output(0, Value(1, -1))
+    assert painter.class_index == 1 and painter.explained_target == Output(0, Value(1, -1))
     assert painter.score == pytest.approx(-expected[1], abs=1e-5)
     assert painter.uncovered_score == pytest.approx(-clean[1], abs=1e-5)
     snap = painter.snapshot()
@@ -167,7 +159,7 @@ def test_a_segmenter_watches_a_region_of_a_class(tiny):
     painter.class_index = "tank"
     region = np.zeros((H, W), bool)
     region[3:9, 4:10] = True
-    painter.region = region
+    painter.region = region  # (tests/test_widget_target_panel.py drives the panel's brush and box)
     painter.box = (2, 2, 8, 8)
     painter.wait()
     clean, covered = run(seg, image)[0], run(seg, occluded(image, (2, 2, 8, 8)))[0]
@@ -179,10 +171,11 @@ def test_a_segmenter_watches_a_region_of_a_class(tiny):
     assert not painter.chart.signed  # a softmax map: mean probabilities on a 0-1 axis
     # the mask view shows the mask predicted under the occluder, with the region outlined
     factor = painter.mask_canvas.image.shape[0] // H
-    expected_view = mask_rgba(np.argmax(covered, axis=-1), 3, region, factor)
+    picture = image_to_rgba(occluded(image, (2, 2, 8, 8)), (0, 255))
+    expected_view = mask_rgba(np.argmax(covered, axis=-1), 3, picture, region, factor)
     np.testing.assert_array_equal(painter.mask_canvas.image, expected_view)
     assert "summed over 36 px" in painter.target_label.value
-    assert len(painter._snapshot_panels()) == 3
+    assert len(painter._snapshot_panels()) == 4  # image, panel mask, occluded mask, chart
     # a painted occluder of any shape
     painter.mode = "paint"
     painted = np.zeros((H, W), bool)
@@ -229,21 +222,21 @@ def test_the_output_picker_switches_between_a_class_head_and_a_box_head(tiny):
     _, heads, image = tiny
     painter = OcclusionPainter(heads, image, class_names=["cat", "dog", "car"], patch=5)
     painter.wait()
-    assert painter.output_dropdown.options == ("cls", "box") and painter.output_dropdown.layout.display != "none"
+    menu = painter.target_panel.output_menu
+    assert [value for _, value in menu.options] == ["cls", "box"] and menu.layout.display != "none"
     clean_cls, clean_box = run(heads, image)
     assert painter.output_kind == "classes" and painter.predicted_class == int(np.argmax(clean_cls))
     np.testing.assert_allclose(painter.probabilities, clean_cls, atol=1e-5)
     assert not painter.chart.signed
 
     painter.box = (0, 0, 6, 6)
-    painter.output_dropdown.value = "box"  # as the browser picks it
+    menu.value = "box"  # as the browser picks it
     painter.wait()
     covered_cls, covered_box = run(heads, occluded(image, (0, 0, 6, 6)))
     assert painter.output == "box" and painter.output_kind == "values" and painter.class_index is None
-    assert [label for label, _ in painter.class_dropdown.options][1:] == ["0", "1", "2", "3"]
-    assert painter.chart.signed and painter.probabilities is None
+    assert painter.chart.signed and painter.probabilities is None and painter.chart.names == ["0", "1", "2", "3"]
     assert painter.score == pytest.approx(covered_box[0], abs=1e-5)
-    painter.class_dropdown.value = 3
+    painter.class_index = 3
     painter.wait()
     assert painter.score == pytest.approx(covered_box[3], abs=1e-5)
     assert painter.uncovered_score == pytest.approx(clean_box[3], abs=1e-5)
@@ -303,6 +296,7 @@ def test_a_classifier_shows_no_target_controls(tiny):
     images, _ = cw.demo.digits_samples()
     painter = OcclusionPainter(digits, images[0])
     painter.wait()
-    assert painter._target_row.layout.display == "none" and painter._mask_column.layout.display == "none"
+    assert painter.target_panel is None and painter._mask_column.layout.display == "none"
+    assert painter.class_dropdown.layout.display != "none"
     assert painter.explained_target == painter.predicted_class
     assert painter.score == pytest.approx(float(painter.probabilities[painter.predicted_class]))

@@ -31,6 +31,7 @@ class TargetScores:
     values: np.ndarray  # ... and under the occluder
     base_score: float  # the target's score, uncovered (Inspector.target_score)
     score: float  # ... and under the occluder (Inspector.occlude(target=...))
+    image: np.ndarray = None  # the image as the model saw it (display range, occluder applied)
     region: np.ndarray = None  # map outputs: the region explained, bool (H', W')
     base_mask: np.ndarray = None  # map outputs: the predicted mask, uncovered
     mask: np.ndarray = None  # ... and under the occluder
@@ -87,12 +88,12 @@ class OcclusionCompute:
                 self._uncovered_target = (image, key, base)
             base_values, base_score, base_mask = base
             result = TargetScores(target, output, kind, index, base_values, base_values, base_score, base_score,
-                                  region, base_mask, base_mask)
+                                  image, region, base_mask, base_mask)
             if box is None and mask is None:
                 return result
             result.score = insp.occlude(image, box=box, fill=fill, mask=mask, target=target)
             result.run = insp.occlusion_stats.move
-            occluded = insp.occluded_image(image, box=box, mask=mask, fill=fill)
+            result.image = occluded = insp.occluded_image(image, box=box, mask=mask, fill=fill)
             result.values = insp.predict_output(occluded, output)
             if kind == "map":
                 result.mask = insp.predicted_mask(occluded, output)

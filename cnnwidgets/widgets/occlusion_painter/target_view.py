@@ -3,9 +3,10 @@
 On a classifier nothing here shows and the painter is what it always was.
 On any other model (a segmenter, a regressor, several heads):
 
-* an output picker (several outputs) and, on a regression output, the
-  direction explained (up: the value, down: its negative);
-* the class dropdown lists the selected output's classes, channels or values;
+* the shared :class:`~..common.target_panel.TargetPanel` beside the image
+  chooses the output (several outputs), the class, the region (painted or
+  dragged on the predicted mask) and, on a regression output, the direction
+  explained; it lists the values under the occluder and the target's score;
 * class heads keep the bar chart of probabilities; regression outputs chart
   every value occluded against uncovered on a signed axis; dense outputs
   chart each class's mean score over the region explained and show the
@@ -19,10 +20,12 @@ import html
 import ipywidgets as widgets
 
 from ...errors import CNNWidgetsError
-from ...render import stack_panels, text_rgba
+from ...render import image_to_rgba, stack_panels, text_rgba
+from ...render.masks import mask_rgba
 from ..common.canvas import ImageCanvas
 from ..common.style import ERROR, SUCCESS, TEXT, show
-from .outputs import class_order, mask_rgba, region_means, vector_order
+from ..common.target_panel import TargetPanel
+from .outputs import class_order, region_means, vector_order
 from .view import PREDICTED_ENTRY
 
 __all__ = ["OcclusionTargets"]
@@ -35,28 +38,16 @@ class OcclusionTargets:
 
     # ======================================================== controls
     def _build_target_controls(self):
-        insp = self.inspector
-        self.output_dropdown = widgets.Dropdown(
-            options=list(insp.output_names), value=self.output, description="Output",
-            layout=widgets.Layout(width="230px"), style={"description_width": "50px"})
-        self.sign_buttons = widgets.ToggleButtons(
-            options=[("Value up", 1), ("Value down", -1)], value=self.value_sign,
-            tooltips=["Explain what raises the value", "Explain what lowers the value"],
-            style={"button_width": "90px"}, layout=widgets.Layout(width="auto"))
-        self.target_caption = widgets.HTML(layout=widgets.Layout(min_height="1.4em"))
+        # Non-classifiers: the shared panel chooses the output, class, region and sign (it sets our traits).
+        self.target_panel = None if self.inspector.is_classifier else TargetPanel(self, display_size=192)
+        self._target_column = self.target_panel or widgets.VBox()
         self.mask_canvas = ImageCanvas(8, 8)
+        self.mask_canvas.add_class("cnnwidgets-occlusion-mask")
         self.mask_caption = widgets.HTML(
-            "<div style='font-size:12px;line-height:1.35'>Predicted mask under the occluder "
-            "(red outline: the region explained)</div>")
+            f"<div style='font-size:12px;line-height:1.35;color:{TEXT}'>Predicted mask under the occluder "
+            "(outlined: the region explained)</div>")
         self._mask_column = widgets.VBox([self.mask_canvas, self.mask_caption],
-                                         layout=widgets.Layout(grid_gap="4px", width=f"{MASK_DISPLAY_SIZE}px"))
-        for widget, name in ((self.output_dropdown, "output"), (self.sign_buttons, "sign"),
-                             (self.mask_canvas, "mask"), (self.target_caption, "target-caption")):
-            widget.add_class(f"cnnwidgets-occlusion-{name}")
-        widgets.link((self.output_dropdown, "value"), (self, "output"))
-        widgets.link((self.sign_buttons, "value"), (self, "value_sign"))
-        self._target_row = widgets.HBox([self.output_dropdown, self.sign_buttons, self.target_caption],
-                                        layout=widgets.Layout(grid_gap="6px", align_items="center"))
+                                         layout=widgets.Layout(grid_gap="4px", width=f"{MASK_DISPLAY_SIZE + 40}px"))
 
     def _class_options(self):
         """The class dropdown's entries for the selected output."""
@@ -66,14 +57,11 @@ class OcclusionTargets:
         return [(default, PREDICTED_ENTRY)] + [(f"{i}: {n}" if n != str(i) else n, i) for i, n in enumerate(names)]
 
     def _show_target_controls(self):
-        """Show the controls the selected output needs (none on a classifier)."""
+        """Show what the selected output needs: the panel and the occluded mask, or (classifiers) the class menu."""
         classifier = self.inspector.is_classifier
-        show(self._target_row, not classifier)
-        show(self.output_dropdown, len(self.inspector.output_names) > 1)
-        show(self.sign_buttons, self.output_kind == "values")
+        show(self._target_column, not classifier)
+        show(self.class_dropdown, classifier)
         show(self._mask_column, self.output_kind == "map")
-        self.target_caption.value = "" if classifier else (
-            f"<span style='font-size:12px;color:{TEXT}'>Explaining {html.escape(self.describe_target())}</span>")
 
     # ====================================================== prediction
     def _read_prediction(self):
@@ -145,21 +133,28 @@ class OcclusionTargets:
             head = f"<b>{html.escape(names[index])}</b> summed over {pixels} px = <b>{result.score:.4g}</b>"
             rest = f"uncovered {result.base_score:.4g}, drop {drop:+.4g}"
             plain = f"{names[index]} over {pixels} px = {result.score:.4g}  ({rest})"
-            self._draw_mask(result.mask, result.region)
+            self._draw_mask(result.mask, result.region, result.image)
+        if result.kind != "map":
+            self.target_panel.show_values(None if result.run is None else result.values, result.base_values)
+        self.target_panel.show_score(result.score, result.base_score)
         colour = ERROR if drop > tolerance else (SUCCESS if drop < -tolerance else TEXT)
         self._target_text = plain
         self.target_label.value = (f"<div style='font-size:13px'>{head}<br><span style='color:{colour}'>{rest}</span>"
                                    "</div>")
 
-    def _draw_mask(self, mask, region):
+    def _draw_mask(self, mask, region, image):
+        """The mask predicted under the occluder, the occluded image faintly beneath, the region outlined."""
         height, width = mask.shape
         factor = max(1, round(MASK_DISPLAY_SIZE / max(height, width)))
-        self.mask_canvas.show(mask_rgba(mask, len(self.output_class_names), region, factor))
+        picture = image_to_rgba(image, self.inspector.input_range)
+        self.mask_canvas.show(mask_rgba(mask, max(2, len(self.output_class_names)), picture, region, factor))
 
     def _target_snapshot_panels(self):
-        """The mask view under the occluder (map outputs), for :meth:`snapshot`."""
+        """The target panel's mask and the mask under the occluder (map outputs), for :meth:`snapshot`."""
         if self.output_kind != "map" or not self.mask_canvas.image.any():
             return []
-        caption = text_rgba("predicted mask, occluded", height=12)
-        return [stack_panels([self.mask_canvas.image, caption], axis=0, gap=4, background=(255, 255, 255, 255))]
-
+        white = (255, 255, 255, 255)
+        return [stack_panels([self.target_panel.mask_image, text_rgba("predicted mask", height=12)], axis=0, gap=4,
+                             background=white),
+                stack_panels([self.mask_canvas.image, text_rgba("under the occluder", height=12)], axis=0, gap=4,
+                             background=white)]

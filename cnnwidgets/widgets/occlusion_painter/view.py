@@ -119,12 +119,11 @@ class OcclusionView:
         self._image_column = widgets.VBox([self.canvas.widget, self.legend_box, self.hover_label],
                                           layout=widgets.Layout(grid_gap="4px", width=self.canvas.widget.layout.width,
                                                                 flex="0 0 auto"))
-        scores = widgets.VBox([self.chart.figure, self.target_label])
-        view = widgets.HBox([self._image_column, self._mask_column, scores], layout=widgets.Layout(grid_gap="16px"))
+        scores = widgets.VBox([self.chart.figure, self.target_label, self._mask_column])
+        view = widgets.HBox([self._image_column, self._target_column, scores], layout=widgets.Layout(grid_gap="16px"))
         sweep = widgets.HBox([self.sweep_button, self.stop_button, self.stride_slider, self.progress], layout=gap)
         overlay = widgets.HBox([self.show_map_checkbox, self.opacity_slider, self.colormap_dropdown], layout=gap)
-        self.children = [stylesheet(), self._target_row, tools, settings, view, sweep, overlay, self.compute_label,
-                         self.status]
+        self.children = [stylesheet(), tools, settings, view, sweep, overlay, self.compute_label, self.status]
         self._show_target_controls()
 
     def _class_names(self):

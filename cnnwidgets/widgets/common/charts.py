@@ -134,6 +134,8 @@ class ClassScoresChart:
         low, high = signed_range(self.values, self.reference) if self.signed else (0.0, 1.0)
         with self._y_scale.hold_sync(), self._y_axis.hold_sync():
             self._y_scale.min, self._y_scale.max = low, high
+            # (signed_range has its margin; bqplot's own padding would move zero off the axis' end)
+            self._y_scale.allow_padding = not self.signed
             self._y_axis.tick_format = ".3~g" if self.signed else ".1f"
         if title is not None:
             self.figure.title = title

@@ -6,7 +6,7 @@ On any other model (a segmenter, a regressor, several heads):
 * the shared :class:`~..common.target_panel.TargetPanel` beside the image
   chooses the output (several outputs), the class, the region (painted or
   dragged on the predicted mask) and, on a regression output, the direction
-  explained; it lists the values under the occluder and the target's score;
+  explained; it lists the values under the occluder;
 * class heads keep the bar chart of probabilities; regression outputs chart
   every value occluded against uncovered on a signed axis; dense outputs
   chart each class's mean score over the region explained and show the
@@ -41,6 +41,7 @@ class OcclusionTargets:
         # Non-classifiers: the shared panel chooses the output, class, region and sign (it sets our traits).
         self.target_panel = None if self.inspector.is_classifier else TargetPanel(self, display_size=192)
         self._target_column = self.target_panel or widgets.VBox()
+        self._target_column.layout.max_width = "330px"  # (its value rows would take the chart's place)
         self.mask_canvas = ImageCanvas(8, 8)
         self.mask_canvas.add_class("cnnwidgets-occlusion-mask")
         self.mask_caption = widgets.HTML(
@@ -117,7 +118,7 @@ class OcclusionTargets:
         elif result.kind == "values":
             order = vector_order(len(names), index, self.chart.top_k)
             self.chart.update(result.values, names, reference=result.base_values, highlight=index, order=order,
-                              signed=True, title=f"{self.output} values (outline: uncovered)", value_label="value")
+                              signed=True, title=f"{self.output} (outline: uncovered)", value_label="value")
             value, base = float(result.values[index]), float(result.base_values[index])
             head = f"{html.escape(self.output)}[<b>{html.escape(names[index])}</b>] = <b>{value:.4g}</b>"
             rest = f"uncovered {base:.4g}, change {value - base:+.4g}"
@@ -128,15 +129,14 @@ class OcclusionTargets:
             probabilities = bool(self.inspector.output_activations[result.output])
             self.chart.update(means, names, reference=base_means, highlight=index, order=range(len(names)),
                               signed=not probabilities, value_label="mean score",
-                              title="Mean score over the region (outline: uncovered)")
+                              title="Region means (outline: uncovered)")
             pixels = int(result.region.sum())
             head = f"<b>{html.escape(names[index])}</b> summed over {pixels} px = <b>{result.score:.4g}</b>"
             rest = f"uncovered {result.base_score:.4g}, drop {drop:+.4g}"
             plain = f"{names[index]} over {pixels} px = {result.score:.4g}  ({rest})"
             self._draw_mask(result.mask, result.region, result.image)
-        if result.kind != "map":
+        if result.kind != "map":  # (the score itself is read under the chart, not twice)
             self.target_panel.show_values(None if result.run is None else result.values, result.base_values)
-        self.target_panel.show_score(result.score, result.base_score)
         colour = ERROR if drop > tolerance else (SUCCESS if drop < -tolerance else TEXT)
         self._target_text = plain
         self.target_label.value = (f"<div style='font-size:13px'>{head}<br><span style='color:{colour}'>{rest}</span>"

@@ -54,8 +54,10 @@ class OcclusionView:
             value=PREDICTED_ENTRY if self.class_index is None else self.class_index, description="Watch", layout=widgets.Layout(width="230px"),
             style={"description_width": "45px"},
         )
-        self.chart = ClassScoresChart(top_k=top_k, width=340, height=260, title="Class scores (outline: uncovered)")
-        self.target_label = widgets.HTML(layout=widgets.Layout(width="340px", min_height="2.6em"))
+        # (narrower beside the target panel of a non-classifier, so the row fits a notebook's width)
+        chart_width = 340 if self.inspector.is_classifier else 250
+        self.chart = ClassScoresChart(top_k=top_k, width=chart_width, height=260, title="Class scores (outline: uncovered)")
+        self.target_label = widgets.HTML(layout=widgets.Layout(width=f"{chart_width}px", min_height="2.6em"))
         self.hover_label = widgets.HTML(layout=widgets.Layout(min_height="1.4em"))
         # how the last sweep / move ran: full or incremental inference, and the measured speed-up
         self.compute_label = widgets.HTML(layout=widgets.Layout(min_height="1.4em"))
@@ -120,7 +122,9 @@ class OcclusionView:
                                           layout=widgets.Layout(grid_gap="4px", width=self.canvas.widget.layout.width,
                                                                 flex="0 0 auto"))
         scores = widgets.VBox([self.chart.figure, self.target_label, self._mask_column])
-        view = widgets.HBox([self._image_column, self._target_column, scores], layout=widgets.Layout(grid_gap="16px"))
+        # (wraps: beside a target panel, the chart moves under the image where the notebook is too narrow)
+        view = widgets.HBox([self._image_column, self._target_column, scores],
+                            layout=widgets.Layout(grid_gap="16px", flex_flow="row wrap"))
         sweep = widgets.HBox([self.sweep_button, self.stop_button, self.stride_slider, self.progress], layout=gap)
         overlay = widgets.HBox([self.show_map_checkbox, self.opacity_slider, self.colormap_dropdown], layout=gap)
         self.children = [stylesheet(), tools, settings, view, sweep, overlay, self.compute_label, self.status]

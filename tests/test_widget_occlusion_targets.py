@@ -19,6 +19,7 @@ from cnnwidgets.widgets.occlusion_painter import OcclusionPainter  # noqa: E402
 from cnnwidgets.render import image_to_rgba  # noqa: E402
 from cnnwidgets.render.masks import mask_rgba  # noqa: E402
 from cnnwidgets.widgets.occlusion_painter.outputs import region_means, vector_order  # noqa: E402
+from cnnwidgets.widgets.occlusion_painter.target_view import mask_view_scale  # noqa: E402
 
 L = keras.layers
 H = W = 12
@@ -91,6 +92,13 @@ def test_the_chart_keeps_its_probability_axis_and_draws_signed_values_on_request
     assert chart.figure.title == "values" and chart.snapshot().shape[1] == 320
     chart.update([0.1, 0.9], ["a", "b"])
     assert (chart._y_scale.min, chart._y_scale.max) == (0.0, 1.0)
+
+
+def test_the_mask_view_is_sent_small_and_enlarged_by_the_browser():
+    assert mask_view_scale(32) == (2, 3.0)  # 64 canvas pixels shown at 192
+    assert mask_view_scale(12) == (2, 8.0)
+    assert mask_view_scale(128) == (1, 1.0)
+    assert mask_view_scale(384) == (1, 0.5)
 
 
 def test_region_means_and_vector_order():
@@ -171,6 +179,7 @@ def test_a_segmenter_watches_a_region_of_a_class(tiny):
     assert not painter.chart.signed  # a softmax map: mean probabilities on a 0-1 axis
     # the mask view shows the mask predicted under the occluder, with the region outlined
     factor = painter.mask_canvas.image.shape[0] // H
+    assert factor == 2 and painter.mask_canvas.css_size == (192, 192)
     picture = image_to_rgba(occluded(image, (2, 2, 8, 8)), (0, 255))
     expected_view = mask_rgba(np.argmax(covered, axis=-1), 3, picture, region, factor)
     np.testing.assert_array_equal(painter.mask_canvas.image, expected_view)

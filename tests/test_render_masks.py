@@ -10,6 +10,7 @@ from cnnwidgets.render.masks import (
     CLASS_COLOURS,
     box_region,
     brush_region,
+    channel_areas,
     class_areas,
     class_palette,
     mask_rgba,
@@ -35,6 +36,12 @@ def test_palette_is_opaque_distinct_and_cycles():
 def test_class_areas_are_shares_of_the_pixels():
     mask = np.array([[0, 0, 1], [2, 2, 2]])
     np.testing.assert_allclose(class_areas(mask, 4), [2 / 6, 1 / 6, 3 / 6, 0])
+
+
+def test_a_one_channel_map_covers_the_pixels_labelled_one():
+    mask = np.array([[0, 1, 1], [0, 0, 1]])
+    np.testing.assert_allclose(channel_areas(mask, 1), [0.5])
+    np.testing.assert_allclose(channel_areas(mask, 2), [0.5, 0.5])
 
 
 def test_sample_nearest_takes_pixel_centres():

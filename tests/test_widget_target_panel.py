@@ -226,3 +226,24 @@ def test_a_refused_region_is_shown_and_the_panel_keeps_working(segmenter, monkey
     monkeypatch.undo()
     drag(panel, (1.5, 1.5), (1.5, 4.5))
     assert owner.region is not None
+
+
+def test_a_one_channel_sigmoid_map_explains_its_foreground():
+    keras.utils.set_random_seed(2)
+    inp = keras.Input((H, W, 1))
+    x = L.Conv2D(4, 3, padding="same", activation="relu")(L.Rescaling(1 / 255)(inp))
+    model = keras.Model(inp, L.Conv2D(1, 1, activation="sigmoid", name="fg")(x))
+    owner = Owner(cw.Inspector(model), image(4))
+    panel = TargetPanel(owner)
+    foreground = owner.inspector.predict_output(owner.image)[..., 0] > 0.5
+    assert owner.predicted_class == 0 and owner.target == 0
+    np.testing.assert_array_equal(owner.region_mask, foreground)
+    target = owner.explained_target.target
+    assert target.class_index == 0
+    np.testing.assert_array_equal(target.mask, (foreground if foreground.any() else np.ones_like(foreground)))
+    assert [b.description for b in panel.class_buttons] == [f"0 \u00b7 {100 * foreground.mean():.0f}%"] or \
+        foreground.mean() < 0.005
+    assert panel.class_buttons[0].style.button_color == "#e45756"  # the foreground's colour on the mask
+    send(panel, "mouse_down", 0.5, 0.5)
+    send(panel, "mouse_up", 0.5, 0.5)
+    assert owner.class_index == 0 and owner.region is None

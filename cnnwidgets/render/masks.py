@@ -15,6 +15,7 @@ __all__ = [
     "CLASS_COLOURS",
     "class_palette",
     "class_areas",
+    "channel_areas",
     "sample_nearest",
     "region_outline",
     "mask_rgba",
@@ -45,6 +46,18 @@ def class_areas(mask, count):
         return np.zeros(int(count))
     areas = np.bincount(mask.reshape(-1).astype(np.int64), minlength=int(count))[: int(count)]
     return areas / float(mask.size)
+
+
+def channel_areas(mask, count):
+    """Share of the pixels predicted as each of a dense output's ``count`` channels.
+
+    As :func:`class_areas`, except that a one-channel output (a sigmoid
+    foreground, mask 0/1) covers the pixels labelled 1.
+    """
+    if int(count) == 1:
+        mask = np.asarray(mask)
+        return np.array([float(np.mean(mask == 1)) if mask.size else 0.0])
+    return class_areas(mask, count)
 
 
 def sample_nearest(array, size):

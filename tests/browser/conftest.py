@@ -1188,6 +1188,8 @@ README_SCREENSHOTS = {
     "saliency-overlay-lab-compare": "saliency_compare.png",
     "saliency-overlay-lab-compare-cams": "saliency_compare_cams.png",
     "saliency-overlay-lab-compare-cams-dark": "saliency_compare_cams_dark.png",
+    "saliency-targets-lab-painted": "saliency_segmenter.png",
+    "saliency-targets-lab-painted-dark": "saliency_segmenter_dark.png",
     "explorer-voila-page": "explorer_voila.png",
     "theme-light-layer-browser": "theme_light.png",
     "theme-dark-layer-browser": "theme_dark.png",

@@ -33,7 +33,7 @@ import numpy as np
 import traitlets
 
 from ...render import image_to_rgba
-from ...render.masks import box_region, brush_region, class_areas, class_palette, mask_rgba
+from ...render.masks import box_region, brush_region, channel_areas, class_palette, mask_rgba
 from ...render.saliency import display_zoom
 from .canvas import ImageCanvas
 from .style import ERROR, TEXT_MUTED, WARNING, show
@@ -115,8 +115,12 @@ class TargetPanel(widgets.VBox):
     def refresh(self):
         """Redraw everything from the owner's traits (the panel does it by itself when they change)."""
         kind = self.owner.output_kind
+        self.layout.max_width = f"{self._width + 8}px" if kind == "map" else ""
         show(self._map_box, kind == "map")
         show(self.rows, kind != "map")
+        show(self._rows_title, kind != "map")
+        self._rows_title.value = "<b style='font-size:12px'>{}</b>".format(
+            "Predicted values" if kind == "values" else "Class probabilities")
         show(self.sign_buttons, kind == "values")
         if kind == "map":
             self._draw_map()
@@ -139,10 +143,12 @@ class TargetPanel(widgets.VBox):
     # ------------------------------------------------------------- building
     def _build(self):
         names = self.inspector.output_names
+        self._width = max(self._display_size, 216)  # the map's controls wrap within the mask's width
         self.output_menu = widgets.Dropdown(
             options=[(f"{name} ({kind}, {_shape_text(shape)})", name) for name, kind, shape
                      in zip(names, self.inspector.output_kinds, self.inspector.output_shapes)],
-            description="Output", layout=widgets.Layout(width="300px"))
+            description="Output", style={"description_width": "48px"},
+            layout=widgets.Layout(width=f"{self._width}px"))
         self.output_menu.add_class("cnnwidgets-output-picker")
         self.output_menu.value = self.owner.output
         widgets.link((self.output_menu, "value"), (self.owner, "output"))
@@ -154,15 +160,16 @@ class TargetPanel(widgets.VBox):
         self.mask_canvas.on_mouse_up(self._guarded(self._mouse_up))
         self.mask_canvas.on_mouse_out(self._guarded(self._mouse_up))
         self.class_buttons = []
-        self._class_row = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap", max_width="300px"))
+        width = f"{self._width}px"
+        self._class_row = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap", max_width=width))
         self.tool_buttons = widgets.ToggleButtons(options=[("Brush", "brush"), ("Box", "box")],
-                                                  style={"button_width": "56px"},
+                                                  style={"button_width": "64px"},
                                                   tooltips=["drag to paint a region", "drag a rectangle"])
         self.erase_button = widgets.ToggleButton(description="Erase", icon="eraser", tooltip="drag to take pixels "
-                                                 "away from the region", layout=widgets.Layout(width="80px"))
+                                                 "away from the region", layout=widgets.Layout(width="76px"))
         self.brush_slider = widgets.IntSlider(min=1, max=16, description="brush", continuous_update=False,
-                                              layout=widgets.Layout(width="220px"))
-        self.whole_button = widgets.Button(description="Whole class", layout=widgets.Layout(width="100px"),
+                                              style={"description_width": "40px"}, layout=widgets.Layout(width=width))
+        self.whole_button = widgets.Button(description="Whole class", layout=widgets.Layout(width="auto"),
                                            tooltip="explain the class over its whole predicted area")
         self.whole_button.add_class("cnnwidgets-whole-class")
         self.whole_button.on_click(lambda _: self._set_region(None))
@@ -170,25 +177,26 @@ class TargetPanel(widgets.VBox):
                               (self.brush_slider, "brush_size")):
             control.value = getattr(self, name)
             widgets.link((control, "value"), (self, name))
-        tools = widgets.HBox([self.tool_buttons, self.erase_button, self.whole_button],
+        tools = widgets.HBox([self.tool_buttons, self.erase_button],
                              layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
         title = widgets.HTML("<b style='font-size:12px'>Predicted mask</b>",
                              layout=widgets.Layout(height="1.5em", margin="0"))
-        hint = widgets.HTML(f"<div style='font-size:11px;color:{TEXT_MUTED};max-width:300px'>Click a class on the "
-                            "mask, or drag to paint a region (Box: drag a rectangle).</div>")
+        hint = widgets.HTML(f"<div style='font-size:11px;line-height:1.35;color:{TEXT_MUTED};max-width:{width}'>"
+                            "Click a class on the mask, or drag to paint a region (Box: drag a rectangle).</div>")
         self._map_box = widgets.VBox([title, self.mask_canvas, self._class_row, tools, self.brush_slider, hint],
                                      layout=widgets.Layout(align_items="flex-start"))
+        self._rows_title = widgets.HTML(layout=widgets.Layout(height="1.5em", margin="0"))
         self.rows = ValueRows(self._pick_class, max_rows=self._max_rows)
         self.sign_buttons = widgets.ToggleButtons(options=[("+ raises it", 1), ("\u2212 lowers it", -1)],
-                                                  style={"button_width": "90px"},
+                                                  style={"button_width": "104px"},
                                                   tooltips=["explain what raises the value",
                                                             "explain what lowers the value"])
         self.sign_buttons.add_class("cnnwidgets-value-sign")
         self.sign_buttons.value = self.owner.value_sign
         widgets.link((self.sign_buttons, "value"), (self.owner, "value_sign"))
-        self.note = widgets.HTML(layout=widgets.Layout(min_height="1.5em", max_width="320px"))
+        self.note = widgets.HTML(layout=widgets.Layout(min_height="1.5em", max_width=width))
         self.note.add_class("cnnwidgets-target-note")
-        self.children = [self.output_menu, self._map_box, self.rows, self.sign_buttons, self.note]
+        self.children = [self.output_menu, self._map_box, self._rows_title, self.rows, self.sign_buttons, self.note]
 
     def _build_class_buttons(self):
         """One coloured button per class of the selected map output."""
@@ -196,7 +204,8 @@ class TargetPanel(widgets.VBox):
         palette = class_palette(max(2, len(names)))
         buttons = []
         for index, name in enumerate(names):
-            r, g, b = (int(v) for v in palette[index][:3])
+            # a one-channel map's class is drawn where the mask is 1, in the second colour
+            r, g, b = (int(v) for v in palette[1 if len(names) == 1 else index][:3])
             button = widgets.Button(description=str(name), layout=widgets.Layout(width="auto", min_width="60px"),
                                     tooltip=f"explain {name} over its predicted area")
             button.style.button_color = f"#{r:02x}{g:02x}{b:02x}"
@@ -205,7 +214,7 @@ class TargetPanel(widgets.VBox):
             button.on_click(lambda _, i=index: self._pick_class(i))
             buttons.append(button)
         self.class_buttons = buttons
-        self._class_row.children = tuple(buttons)
+        self._class_row.children = (*buttons, self.whole_button)
 
     # ------------------------------------------------------------ observers
     def _owner_changed(self, change):
@@ -228,7 +237,7 @@ class TargetPanel(widgets.VBox):
         self.refresh()
 
     def _image_changed(self, change):
-        image = self.owner.image
+        image = self.owner.image if self.owner.trait_has_value("image") else None
         self._image_rgba = None if image is None else image_to_rgba(np.asarray(image, np.float32),
                                                                    self.inspector.input_range)
         if self.owner.output_kind == "map":
@@ -258,7 +267,7 @@ class TargetPanel(widgets.VBox):
             region = owner.region_mask
         count = max(2, len(owner.output_class_names))
         self.mask_canvas.show(mask_rgba(mask, count, self._image_rgba, region, factor=self._factor))
-        shares = class_areas(mask, len(self.class_buttons))
+        shares = channel_areas(mask, len(self.class_buttons))
         target = owner.target
         for index, (button, name) in enumerate(zip(self.class_buttons, owner.output_class_names)):
             description = f"{name} \u00b7 {100 * shares[index]:.0f}%" if shares[index] >= 0.005 or not shares[index] \
@@ -377,7 +386,7 @@ class TargetPanel(widgets.VBox):
 def _note(text, level="info", escaped=False):
     colour = {"info": TEXT_MUTED, "warn": WARNING, "error": ERROR}[level]
     body = text if escaped else html.escape(text)
-    return f"<div class='cnnwidgets-target-{level}' style='font-size:12px;color:{colour}'>{body}</div>"
+    return f"<div class='cnnwidgets-target-{level}' style='font-size:12px;line-height:1.4;color:{colour}'>{body}</div>"
 
 
 def _shape_text(shape):

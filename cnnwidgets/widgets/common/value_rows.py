@@ -16,7 +16,7 @@ from .style import TEXT, TEXT_MUTED
 
 __all__ = ["ValueRows"]
 
-_BAR_WIDTH = 120
+_BAR_WIDTH = 100
 
 
 class ValueRows(widgets.VBox):
@@ -110,7 +110,7 @@ class ValueRows(widgets.VBox):
     def _ensure_rows(self, count):
         while len(self._rows) < count:
             position = len(self._rows)
-            button = widgets.Button(layout=widgets.Layout(width="96px", height="26px"))
+            button = widgets.Button(layout=widgets.Layout(width="80px", height="26px"))
             button.add_class("cnnwidgets-value-button")
             button.on_click(lambda _, p=position: self._clicked(p))
             label = widgets.HTML(layout=widgets.Layout(margin="0 0 0 6px"))

@@ -206,6 +206,23 @@ def test_the_default_region_is_the_predicted_area_of_the_predicted_class(tiny):
     np.testing.assert_array_equal(target.mask, mask == painter.predicted_class)
 
 
+def test_a_one_channel_sigmoid_segmenter_watches_its_foreground():
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((H, W, 1))
+    x = L.Conv2D(4, 3, padding="same", activation="relu")(L.Rescaling(1 / 255)(inp))
+    model = keras.Model(inp, L.Conv2D(1, 1, activation="sigmoid", name="fg")(x))
+    image = np.random.default_rng(4).uniform(0, 255, (H, W, 1)).astype(np.float32)
+    painter = OcclusionPainter(model, image, patch=4)
+    painter.box = (4, 4, 8, 8)
+    painter.wait()
+    clean, covered = run(model, image)[0][..., 0], run(model, occluded(image, (4, 4, 8, 8)))[0][..., 0]
+    foreground = clean > 0.5
+    assert painter.target == 0 and np.array_equal(painter.region_mask, foreground)
+    assert painter.score == pytest.approx(covered[foreground].sum(), rel=1e-5)
+    assert painter.uncovered_score == pytest.approx(clean[foreground].sum(), rel=1e-5)
+    assert "error" not in painter.status.value and painter.mask_canvas.image.any()
+
+
 def test_a_region_sweep_equals_a_brute_force_loop(tiny):
     seg, _, image = tiny
     painter = OcclusionPainter(seg, image, class_index=1)

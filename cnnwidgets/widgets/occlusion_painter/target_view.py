@@ -18,6 +18,7 @@ On any other model (a segmenter, a regressor, several heads):
 import html
 
 import ipywidgets as widgets
+import traitlets
 
 from ...errors import CNNWidgetsError
 from ...render import image_to_rgba, stack_panels, text_rgba
@@ -25,6 +26,7 @@ from ...render.masks import mask_rgba
 from ..common.canvas import ImageCanvas, drawing
 from ..common.style import ERROR, SUCCESS, TEXT, show
 from ..common.target_panel import TargetPanel
+from ..common.targets import RequestedTarget
 from .outputs import class_order, region_means, vector_order
 from .view import PREDICTED_ENTRY
 
@@ -33,15 +35,14 @@ __all__ = ["OcclusionTargets", "mask_view_scale"]
 MASK_DISPLAY_SIZE = 192
 
 
-class OcclusionTargets:
-    """Mixin of :class:`~cnnwidgets.OcclusionPainter`: target controls, observers and the non-classifier display."""
+class OcclusionTargets(RequestedTarget):
+    """Base of :class:`~cnnwidgets.OcclusionPainter`: target traits, their panel and observers, non-classifier display."""
 
     # ======================================================== controls
     def _build_target_controls(self):
         # Non-classifiers: the shared panel chooses the output, class, region and sign (it sets our traits).
         self.target_panel = None if self.inspector.is_classifier else TargetPanel(self, display_size=192)
         self._target_column = self.target_panel or widgets.VBox()
-        self._target_column.layout.max_width = "330px"  # (its value rows would take the chart's place)
         self.mask_canvas = ImageCanvas(8, 8)
         self.mask_canvas.add_class("cnnwidgets-occlusion-mask")
         self.mask_caption = widgets.HTML(
@@ -63,6 +64,30 @@ class OcclusionTargets:
         show(self._target_column, not classifier)
         show(self.class_dropdown, classifier)
         show(self._mask_column, self.output_kind == "map")
+        # The predicted mask sits beside the image; a list of values after the chart (it wraps under a narrow row).
+        columns = (self._target_column, self._scores_column)
+        order = (self._image_column, *(columns if self.output_kind == "map" else columns[::-1]))
+        if self._view_row.children != order:
+            self._view_row.children = order
+
+    @traitlets.observe("output")
+    def _output_selected(self, change):
+        # (overrides RequestedTarget's observer, so its kind and reset come first: observers run in no set order)
+        super()._output_selected(change)
+        if not self._ready:
+            return
+        self.class_dropdown.options = self._class_options()
+        self.class_dropdown.value = PREDICTED_ENTRY  # (the output's own observer cleared class_index)
+        self._sweep_runner.cancel()
+        self._clear_heatmap()
+        self._uncovered_target = (None, None, None)
+        self._read_prediction()
+        self._request_scores()
+
+    @traitlets.observe("region", "value_sign")
+    def _on_target_detail(self, change):
+        if self._ready:
+            self._request_scores()
 
     # ====================================================== prediction
     def _read_prediction(self):

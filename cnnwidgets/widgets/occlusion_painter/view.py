@@ -121,10 +121,10 @@ class OcclusionView:
         self._image_column = widgets.VBox([self.canvas.widget, self.legend_box, self.hover_label],
                                           layout=widgets.Layout(grid_gap="4px", width=self.canvas.widget.layout.width,
                                                                 flex="0 0 auto"))
-        scores = widgets.VBox([self.chart.figure, self.target_label, self._mask_column])
-        # (wraps: beside a target panel, the chart moves under the image where the notebook is too narrow)
-        view = widgets.HBox([self._image_column, self._target_column, scores],
-                            layout=widgets.Layout(grid_gap="16px", flex_flow="row wrap"))
+        self._scores_column = widgets.VBox([self.chart.figure, self.target_label, self._mask_column])
+        # (wraps where the notebook is too narrow; _show_target_controls orders the columns per output kind)
+        self._view_row = view = widgets.HBox([self._image_column, self._target_column, self._scores_column],
+                                             layout=widgets.Layout(grid_gap="16px", flex_flow="row wrap"))
         sweep = widgets.HBox([self.sweep_button, self.stop_button, self.stride_slider, self.progress], layout=gap)
         overlay = widgets.HBox([self.show_map_checkbox, self.opacity_slider, self.colormap_dropdown], layout=gap)
         self.children = [stylesheet(), tools, settings, view, sweep, overlay, self.compute_label, self.status]

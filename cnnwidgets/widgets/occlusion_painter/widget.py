@@ -19,13 +19,12 @@ import traitlets
 from ...backend.occlusion import FILLS, normalize_box
 from ...errors import CNNWidgetsError, JobCancelled
 from ..common.runner import WIDGET_WORKER_LINGER, LatestRequestRunner
-from ..common.targets import RequestedTarget
 from ..common.traits import ArrayTrait, ImageArrayTrait, checked_colormap
 from ..common.widget import InspectorWidget
 from .compute import OcclusionCompute
 from .geometry import centered_box, stroke_mask
 from .target_view import OcclusionTargets
-from .view import COLORMAPS, PREDICTED_ENTRY, OcclusionView
+from .view import COLORMAPS, OcclusionView
 
 
 __all__ = ["OcclusionPainter", "MODES", "COLORMAPS"]
@@ -34,7 +33,7 @@ __all__ = ["OcclusionPainter", "MODES", "COLORMAPS"]
 MODES = ("square", "paint")
 
 
-class OcclusionPainter(OcclusionView, OcclusionTargets, OcclusionCompute, RequestedTarget, InspectorWidget):
+class OcclusionPainter(OcclusionView, OcclusionTargets, OcclusionCompute, InspectorWidget):
     """Cover part of an image with the mouse and watch the class scores (or any target's score) change, live.
 
     Drag on the image to move a square occluder (the mouse wheel or the Size
@@ -456,25 +455,6 @@ class OcclusionPainter(OcclusionView, OcclusionTargets, OcclusionCompute, Reques
 
     @traitlets.observe("class_index")
     def _on_class_index(self, change):
-        if self._ready:
-            self._request_scores()
-
-    @traitlets.observe("output")
-    def _output_selected(self, change):
-        # (overrides RequestedTarget's observer, so its kind and reset come first: observers run in no set order)
-        super()._output_selected(change)
-        if not self._ready:
-            return
-        self.class_dropdown.options = self._class_options()
-        self.class_dropdown.value = PREDICTED_ENTRY  # (the output's own observer cleared class_index)
-        self._sweep_runner.cancel()
-        self._clear_heatmap()
-        self._uncovered_target = (None, None, None)
-        self._read_prediction()
-        self._request_scores()
-
-    @traitlets.observe("region", "value_sign")
-    def _on_target_detail(self, change):
         if self._ready:
             self._request_scores()
 

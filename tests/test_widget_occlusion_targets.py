@@ -6,6 +6,8 @@ model is called directly; the sweep is a brute-force loop over the square's
 positions. Mouse events are delivered as the browser sends them.
 """
 
+import time
+
 import numpy as np
 import pytest
 import traitlets
@@ -241,6 +243,33 @@ def test_a_region_sweep_equals_a_brute_force_loop(tiny):
             count[y:y + patch, x:x + patch] += 1
     np.testing.assert_allclose(heat, total / count, rtol=1e-4, atol=1e-4)
     assert "summed over its painted region (30 px)" in painter.legend_caption.value
+
+
+def test_a_storm_of_moves_on_a_segmenter_computes_only_the_latest(tiny):
+    seg, _, image = tiny
+
+    class SlowInspector(cw.Inspector):
+        """Each occlusion takes 30 ms more, like a large model."""
+
+        calls = 0
+
+        def occlude(self, *args, **kwargs):
+            type(self).calls += 1
+            time.sleep(0.03)
+            return super().occlude(*args, **kwargs)
+
+    painter = OcclusionPainter(SlowInspector(seg), image, patch=3)
+    painter.wait()
+    layer, f = painter.canvas.mouse_layer, painter.canvas.factor
+    points = np.random.default_rng(2).uniform(0, H * f, size=(300, 2))
+    send(layer, "mouse_down", *points[0])
+    for x, y in points:
+        send(layer, "mouse_move", x, y)
+    painter.wait()
+    assert 1 <= SlowInspector.calls <= 25, SlowInspector.calls
+    box = painter.box
+    assert painter.score == pytest.approx(
+        run(seg, occluded(image, box))[0][..., painter.target][painter.region_mask].sum(), rel=1e-5)
 
 
 # ============================================================ several outputs

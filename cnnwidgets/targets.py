@@ -82,8 +82,9 @@ class Value:
 
     Parameters
     ----------
-    index : int
-        Which value of the output vector (0 for a single-value regression).
+    index : int or str
+        Which value of the output vector (0 for a single-value regression),
+        or its name when the inspector's ``class_names`` name the values.
     sign : {+1, -1}
     """
 

@@ -322,8 +322,12 @@ def test_ints_on_a_regression_output_mean_values(regressor):
     np.testing.assert_allclose(insp.explain(image, "vanilla", 1), insp.explain(image, "vanilla", Value(1)))
     with pytest.raises(cw.NotAClassifierError):
         insp.predict(image)
-    with pytest.raises(cw.NotAClassifierError, match="regression values"):
-        cw.Inspector(regressor, class_names=["a", "b"], output_kinds="values")
+    named = cw.Inspector(regressor, class_names=["row", "column"], output_kinds="values")
+    assert named.output_class_names(0) == ("row", "column")
+    for target in (Value(1), "column", Value("column"), 1):
+        assert named.target_score(image, target) == pytest.approx(float(values[1]), rel=1e-5)
+    with pytest.raises(cw.InvalidTargetError, match="no class named 'col'"):
+        named.target_score(image, "col")
 
 
 def test_predict_output_and_predicted_mask_of_a_segmenter(segmenter, two_heads):

@@ -51,7 +51,8 @@ class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, Occlusion
         that need no layer access work (predict, occlusion, input gradients).
     class_names : sequence of str, optional
         One name per class of the first output (the channels of a dense
-        map, e.g. a segmentation's classes).
+        map, e.g. a segmentation's classes, or the entries of a regression
+        output, e.g. ``("row", "column")``).
     preprocess : callable, optional
         Maps a batch of display images ``(B, H, W, C)`` (float, in
         ``input_range``) to model inputs, e.g.
@@ -286,11 +287,6 @@ class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, Occlusion
     def _check_class_names(self, class_names):
         if class_names is None:
             return None
-        if self.output_kinds[0] == "values":
-            raise NotAClassifierError(
-                f"cannot take class names: the model's first output {self.output_names[0]!r} holds regression "
-                "values, not classes (say output_kinds='classes' if it holds class scores)"
-            )
         names = tuple(str(n) for n in class_names)
         count = self.class_count(0)
         if len(names) != count:

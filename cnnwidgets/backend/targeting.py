@@ -98,8 +98,10 @@ def resolve(insp, spec, predicted=None):
         output, inner = _output_index(insp, spec.output), spec.target
     shape = insp.output_shapes[output]
     kind = insp.output_kinds[output]
-    if kind == "values" and isinstance(inner, (Class, numbers.Integral, np.integer)) and not isinstance(inner, bool):
-        inner = Value(inner.index if isinstance(inner, Class) else int(inner))  # an index into a regression output
+    if kind == "values" and isinstance(inner, (Class, str, numbers.Integral, np.integer)) and not isinstance(inner, bool):
+        inner = Value(inner.index if isinstance(inner, Class) else inner)  # an index or name on a regression output
+    if isinstance(inner, Value) and isinstance(inner.index, str):
+        inner = Value(_class_by_name(insp, output, inner.index), inner.sign)
     if inner is None or isinstance(inner, (Class, str, numbers.Integral, np.integer)) and not isinstance(inner, bool):
         label = inner.index if isinstance(inner, Class) else inner
         if not insp.is_classifier and not (explicit_output and len(shape) == 1):

@@ -25,7 +25,9 @@ says how much the drawing costs relative to running the network once.
 Models: ``digits`` (the embedded default), ``vgg16`` (``VGG16(weights=None)``,
 23 layers, 224x224x3), ``mobilenet`` (``MobileNetV2(weights=None)``, 155
 layers) and ``mobilenet_nested`` (MobileNetV2 without its top as the base of
-a Sequential classifier). No weights are downloaded.
+a Sequential classifier) and ``segmenter`` (that base under a 1x1 conv, a
+32x bilinear upsampling and a softmax: a dense ``224x224x21`` output, whose
+map head the image switch redraws). No weights are downloaded.
 """
 
 import argparse
@@ -47,7 +49,7 @@ import numpy as np  # noqa: E402
 from _timing import format_table, interleaved, machine_header  # noqa: E402
 
 BUDGET = 1024 * 1024
-MODELS = ("digits", "vgg16", "mobilenet", "mobilenet_nested")
+MODELS = ("digits", "vgg16", "mobilenet", "mobilenet_nested", "segmenter")
 
 
 class SendCounter:
@@ -93,6 +95,11 @@ def build_model(name):
     if name == "mobilenet":
         return keras.applications.MobileNetV2(weights=None)
     base = keras.applications.MobileNetV2(weights=None, include_top=False, input_shape=(224, 224, 3))
+    if name == "segmenter":
+        inputs = keras.Input((224, 224, 3))
+        scores = keras.layers.Conv2D(21, 1, name="class_scores")(base(inputs))
+        scores = keras.layers.UpSampling2D(32, interpolation="bilinear", name="upsample")(scores)
+        return keras.Model(inputs, keras.layers.Softmax(name="segmentation")(scores), name="voc_segmenter")
     return keras.Sequential(
         [keras.Input((224, 224, 3)), base, keras.layers.GlobalAveragePooling2D(name="pool"),
          keras.layers.Dense(5, activation="softmax", name="classes")],
@@ -174,7 +181,11 @@ def bench(name, layer_count, repeats):
         browser.wait(600)
 
     def forward():
-        browser.inspector.predict_batch(rng.uniform(low, high, (1,) + shape).astype(np.float32))
+        image = rng.uniform(low, high, shape).astype(np.float32)
+        if browser.inspector.is_classifier:
+            browser.inspector.predict_batch(image[None])
+        else:  # (a new image each time: never a cache hit)
+            browser.inspector.predict_outputs(image)
 
     timing = interleaved(switch, forward, repeats)
     print(f"layer switch {timing.op_median * 1e3:.0f} ms vs forward pass {timing.floor_median * 1e3:.0f} ms: "

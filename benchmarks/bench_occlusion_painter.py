@@ -5,6 +5,7 @@ Run from the repository root::
     python benchmarks/bench_occlusion_painter.py                  # both models
     python benchmarks/bench_occlusion_painter.py --model digits --moves 200
     python benchmarks/bench_occlusion_painter.py --model mobilenet --moves 200 --sweeps 3
+    python benchmarks/bench_occlusion_painter.py --model segmenter   # a Region target (not in "both")
 
 1. Live loop: mouse event -> messages sent
 ------------------------------------------
@@ -28,7 +29,11 @@ the untrained network's scores move with the occluder. The floor ``F`` is one ba
 ``tf.function`` forward pass of the model on one image (``model(x,
 training=False)``, fixed input signature), timed right after each move, so
 the two alternate on the same machine. Reported: median and 95th percentile
-of the latency, and the target ``p95 <= 1.3 x median(F) + 5 ms``; on a busy
+of the latency, and the target ``p95 <= 1.3 x median(F) + 5 ms``. On the
+demo's tank segmenter (``--model segmenter``) the painter watches a Region
+target: a move costs two passes (the target's score, and the output under the
+occluder for the chart and the mask view), so its target is
+``p95 <= 2 x 1.3 x median(F) + 5 ms``; on a busy
 machine the forward pass itself has a long tail, so the paired form is given
 too: the 95th percentile over moves of ``latency - 1.3 x F`` (each move
 against the forward pass timed right after it) should be at most 5 ms. Also the
@@ -66,7 +71,7 @@ import numpy as np  # noqa: E402
 from _timing import format_table, interleaved, machine_header, make_floors  # noqa: E402
 
 DEFAULT_MOVES = 200
-DEFAULT_SWEEPS = {"digits": 15, "mobilenet": 3}
+DEFAULT_SWEEPS = {"digits": 15, "mobilenet": 3, "segmenter": 15}
 
 
 def load(which):
@@ -88,6 +93,13 @@ def load(which):
         wake_up_classifier(model, keras.applications.mobilenet_v2.preprocess_input(image[None].astype("float32")))
         painter = OcclusionPainter(model, image, preprocess=keras.applications.mobilenet_v2.preprocess_input)
         return model, painter, "keras.applications.MobileNetV2(weights=None), 224x224x3, 1000 classes (canvas 448 px)"
+    if which == "segmenter":
+        images, masks = demo.tank_scenes(240, seed=0)
+        model = demo.train_tank_segmenter(images, masks, epochs=10)
+        scene = int(np.flatnonzero(masks.any(axis=(1, 2)))[0])
+        painter = OcclusionPainter(model, images[scene], class_names=demo.SEGMENT_CLASS_NAMES, class_index="tank")
+        return model, painter, ("demo tank segmenter, 32x32x3 -> 32x32x2 softmax, Region target: tank over its "
+                                "predicted area (canvas 352 px)")
     raise ValueError(which)
 
 
@@ -199,7 +211,10 @@ def bench_live(model, painter, moves):
 
 
 def reference_sweep(model, insp, image, patch, stride, target):
-    """tf-explain's OcclusionSensitivity approach: all occluded copies through ``model.predict``."""
+    """tf-explain's OcclusionSensitivity approach: all occluded copies through ``model.predict``.
+
+    ``target``: a class index, or a ``cnnwidgets.targets.Output(0, Region(...))`` (the summed probability).
+    """
     from cnnwidgets.backend.occlusion import fill_image, patch_positions
 
     display = np.asarray(image, np.float32)
@@ -213,7 +228,12 @@ def reference_sweep(model, insp, image, patch, stride, target):
         copies[i, y : y + patch, x : x + patch] = grey[y : y + patch, x : x + patch]
     if insp.preprocess is not None:
         copies = insp.preprocess(copies)
-    scores = model.predict(copies, verbose=0)[:, target]
+    outputs = model.predict(copies, verbose=0)
+    if isinstance(target, int):
+        scores = outputs[:, target]
+    else:  # a Region on a dense softmax output
+        region = target.target
+        scores = (outputs[..., region.class_index] * region.mask).sum(axis=(1, 2))
     base = scores[-1]
     total = np.zeros((height, width))
     count = np.zeros((height, width))
@@ -226,7 +246,7 @@ def reference_sweep(model, insp, image, patch, stride, target):
 def bench_sweep(model, painter, repeats):
     insp = painter.inspector
     image, patch, stride = painter.image, painter.patch, painter.stride
-    target = int(np.argmax(insp.predict(image)))
+    target = int(np.argmax(insp.predict(image))) if insp.is_classifier else painter.explained_target
     ours = painter.sweep()
     theirs = reference_sweep(model, insp, image, patch, stride, target)
     np.testing.assert_allclose(ours, theirs, atol=2e-4)
@@ -248,22 +268,24 @@ def report(which, moves, sweeps):
     lat, hnd, flo = live["latency"], live["handler"], live["floor"]
     f_med = statistics.median(flo)
     p50, p95 = statistics.median(lat), percentile(lat, 95)
-    target = 1.3 * f_med + 0.005
+    passes = 1 if painter.inspector.is_classifier else 2  # a target's score, and the output under the occluder
+    allowance = 1.3 * passes
+    target = allowance * f_med + 0.005
     # paired: each move against the forward pass timed right after it
-    excess = [l - 1.3 * f for l, f in zip(lat, flo)]
+    excess = [l - allowance * f for l, f in zip(lat, flo)]
     e95 = percentile(excess, 95)
     rows = [
         ["event -> last message sent", f"{p50 * 1e3:.2f}", f"{p95 * 1e3:.2f}",
-         f"{p50 / f_med:.2f}x", f"{p95 / f_med:.2f}x", f"p95 <= 1.3 F + 5 = {target * 1e3:.2f} ms",
+         f"{p50 / f_med:.2f}x", f"{p95 / f_med:.2f}x", f"p95 <= {allowance:.1f} F + 5 = {target * 1e3:.2f} ms",
          "PASS" if p95 <= target else "MISS"],
-        ["  paired: latency - 1.3 x its F", f"{statistics.median(excess) * 1e3:.2f}", f"{e95 * 1e3:.2f}",
+        [f"  paired: latency - {allowance:.1f} x its F", f"{statistics.median(excess) * 1e3:.2f}", f"{e95 * 1e3:.2f}",
          "", "", "p95 <= 5 ms", "PASS" if e95 <= 0.005 else "MISS"],
         ["kernel thread busy in handler", f"{statistics.median(hnd) * 1e3:.2f}", f"{percentile(hnd, 95) * 1e3:.2f}",
          f"{statistics.median(hnd) / f_med:.2f}x", f"{percentile(hnd, 95) / f_med:.2f}x", "", ""],
         ["F: bare forward pass (floor)", f"{f_med * 1e3:.2f}", f"{percentile(flo, 95) * 1e3:.2f}", "1.00x",
          f"{percentile(flo, 95) / f_med:.2f}x", "", ""],
     ]
-    print(f"live loop, {len(lat)} moves (one forward pass each), {sum(live['charted'])} of them changed the chart; "
+    print(f"live loop, {len(lat)} moves ({passes} forward pass(es) each), {sum(live['charted'])} of them changed the chart; "
           f"{statistics.median(live['messages']):.0f} messages per move, "
           f"{live['log'].bytes / max(1, live['log'].messages):.0f} bytes per message on average")
     print(format_table(["", "median ms", "p95 ms", "median/F", "p95/F", "target p95", "result"], rows))
@@ -286,7 +308,7 @@ def report(which, moves, sweeps):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", choices=["digits", "mobilenet", "both"], default="both")
+    parser.add_argument("--model", choices=["digits", "mobilenet", "segmenter", "both"], default="both")
     parser.add_argument("--moves", type=int, default=DEFAULT_MOVES)
     parser.add_argument("--sweeps", type=int, default=None, help="sweep runs of each approach")
     args = parser.parse_args(argv)

@@ -9,6 +9,8 @@ target. An ``int`` or a class name still means :class:`Class`.
 >>> cw.targets.Value()                         # regression: the first output value
 >>> cw.targets.Output("box", cw.targets.Value(2, sign=-1))
 >>> lambda outputs: outputs[..., 0].sum()      # any callable: outputs -> (B,) scores
+>>> cw.audit(segmenter, (images, masks),       # an audit: one target per image
+...          class_index=cw.targets.PerImage(lambda image, mask: cw.targets.Region(1, mask)))
 
 This module is plain Python and numpy; the backend turns a target into the
 tensors and the score function its compiled ``tf.function`` s use.
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Class", "Region", "Value", "Output"]
+__all__ = ["Class", "Region", "Value", "Output", "PerImage"]
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,9 @@ class Value:
 
     Parameters
     ----------
-    index : int
-        Which value of the output vector (0 for a single-value regression).
+    index : int or str
+        Which value of the output vector (0 for a single-value regression),
+        or its name when the inspector's ``class_names`` name the values.
     sign : {+1, -1}
     """
 
@@ -110,6 +113,37 @@ class Output:
     def key(self):
         inner = self.target.key() if hasattr(self.target, "key") else ("plain", _plain_key(self.target))
         return ("output", self.output, inner)
+
+
+class PerImage:
+    """For :func:`cnnwidgets.audit`: build each image's target from the image and its label.
+
+    ``fn(image, label) -> target`` is called once per image of the data set,
+    with the image in display pixels ``(H, W, C)`` and its label (None when
+    the data has none); it returns anything a target may be (an int, a
+    :class:`Region`, :class:`Value`, :class:`Output`, a callable). The
+    targets of an audit must all be of one kind on one output. For example
+    a Region per image from per-image masks given as the labels::
+
+        cw.audit(segmenter, (images, masks), class_index=PerImage(lambda image, mask: Region(1, mask)))
+
+    (A plain callable is a target itself, ``outputs -> (B,)`` scores; wrap
+    the function in ``PerImage`` to say it builds targets.)
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(image, label) -> target``. With ``engine="ray"`` it runs in the
+        Ray actors, so it must be picklable by cloudpickle (lambdas are).
+    """
+
+    def __init__(self, fn):
+        if not callable(fn):
+            raise TypeError(f"PerImage takes a function fn(image, label) -> target, got {type(fn).__name__}")
+        self.fn = fn
+
+    def __repr__(self):
+        return f"PerImage({getattr(self.fn, '__qualname__', self.fn)!r})"
 
 
 def _plain_key(target):

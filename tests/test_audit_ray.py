@@ -59,3 +59,29 @@ def test_ray_engine_gives_the_default_engines_maps_and_clusters(local_ray, tmp_p
     reference = cw.audit(model, (images, labels), class_index="label", batch_size=16, map_size=(7, 7))
     np.testing.assert_allclose(given.maps, reference.maps, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(given.labels, labels)
+
+
+def test_ray_engine_explains_targets_like_the_default_engine(local_ray):
+    """A segmenter (a model saved and loaded in each actor), a Region per image from masks and from a list."""
+    import keras
+
+    from cnnwidgets.targets import PerImage, Region
+
+    images, masks = cw.demo.tank_scenes(20, tank_share=0.8, seed=5)
+    keras.utils.set_random_seed(3)
+    layers = keras.layers
+    inp = keras.Input((32, 32, 3))
+    x = layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(layers.Rescaling(1 / 255)(inp))
+    model = keras.Model(inp, layers.Softmax(name="probs")(layers.Conv2D(2, 1, name="logits")(x)))
+    per_image = PerImage(lambda image, mask: Region(1, mask))
+    local = cw.audit(model, (images, masks), "gradcam", per_image, layer="conv", batch_size=8, map_size=(8, 8))
+    for targets in (per_image, [Region(1, m) for m in masks]):
+        distributed = cw.audit(model, (images, masks), "gradcam", targets, layer="conv", batch_size=8,
+                               map_size=(8, 8), engine="ray")
+        assert distributed.complete and distributed.meta["output_kind"] == "map"
+        for name in ("maps", "scores", "probabilities"):
+            np.testing.assert_allclose(getattr(distributed, name), getattr(local, name), rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(distributed.labels, masks)
+    dataset = ray.data.from_items([{"image": image} for image in images])
+    with pytest.raises(cw.InvalidParameterError, match="PerImage"):
+        cw.audit(model, dataset, "gradcam", [Region(1, m) for m in masks], layer="conv", engine="ray")

@@ -322,8 +322,12 @@ def test_ints_on_a_regression_output_mean_values(regressor):
     np.testing.assert_allclose(insp.explain(image, "vanilla", 1), insp.explain(image, "vanilla", Value(1)))
     with pytest.raises(cw.NotAClassifierError):
         insp.predict(image)
-    with pytest.raises(cw.NotAClassifierError, match="regression values"):
-        cw.Inspector(regressor, class_names=["a", "b"], output_kinds="values")
+    named = cw.Inspector(regressor, class_names=["row", "column"], output_kinds="values")
+    assert named.output_class_names(0) == ("row", "column")
+    for target in (Value(1), "column", Value("column"), 1):
+        assert named.target_score(image, target) == pytest.approx(float(values[1]), rel=1e-5)
+    with pytest.raises(cw.InvalidTargetError, match="no class named 'col'"):
+        named.target_score(image, "col")
 
 
 def test_predict_output_and_predicted_mask_of_a_segmenter(segmenter, two_heads):
@@ -351,3 +355,16 @@ def test_predict_output_and_predicted_mask_of_a_segmenter(segmenter, two_heads):
     assert first.sum() == pytest.approx(1.0, abs=1e-5) and first.min() >= 0
     with pytest.raises(cw.InvalidTargetError, match="not a dense map"):
         heads.predicted_mask(image if heads.input_shape[-1] == 1 else images(1, channels=3)[0], 1)
+
+
+def test_maximize_on_a_segmenters_output_layer_maximizes_its_channels():
+    seeded(3)
+    inp = keras.Input((H, W, 1))
+    x = L.Conv2D(4, 3, padding="same", activation="relu", name="conv1")(L.Rescaling(1 / 255)(inp))
+    model = keras.Model(inp, L.Conv2D(3, 1, activation="softmax", name="seg")(x))
+    insp = cw.Inspector(model)
+    result = insp.maximize("seg", [0, 2], steps=5)
+    assert result.images.shape[0] == 2 and np.isfinite(result.scores).all()
+    assert np.mean(result.scores) > np.mean(result.initial_scores)  # the channels' mean logits rose
+    with pytest.raises(cw.LayerNotFoundError, match="3 channels"):
+        insp.maximize("seg", [3], steps=2)

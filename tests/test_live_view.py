@@ -49,7 +49,7 @@ def _fit(model, data, callbacks, epochs=3):
 def _views(browser, overlay, painter, grid):
     return {
         "feature maps": np.array(browser.frame.activations),
-        "prediction": np.array(browser._probabilities),
+        "prediction": np.array(browser.probabilities),
         "grad-cam": np.array(overlay.heatmap),
         "occluded scores": np.array(painter.probabilities),
         "filters": np.array(grid._view.stack),

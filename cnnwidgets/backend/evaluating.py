@@ -7,6 +7,7 @@ import numpy as np
 from ..errors import InvalidMapError, InvalidParameterError
 from .images import image_key
 from .metrics import EvaluationResult, MetricRequest, compute_function, get_metric
+from .targeting import reported_class, reported_target
 
 __all__ = ["EvaluateMethods", "DEFAULT_METRIC_BATCH"]
 
@@ -28,8 +29,14 @@ class EvaluateMethods:
         saliency_map : array_like
             ``(H, W)`` relevance of each pixel (higher = more relevant), e.g.
             from :meth:`explain` (which upsamples to the image's size).
-        class_index : int or str, optional
-            Class whose probability is recorded; default the predicted class.
+        class_index : int, str or target, optional
+            What is measured: a class (its probability is recorded; default
+            the predicted class), or a target from :mod:`cnnwidgets.targets`
+            for segmentation, regression and several-output models. The
+            curves record the target's score as occlusion does: the
+            probability where the output ends in softmax/sigmoid (summed over
+            a ``Region``'s mask), the raw value otherwise (times a
+            ``Value``'s sign), or what a callable target returns.
         metric : str
             A name from :func:`cnnwidgets.metrics`: ``"deletion"``,
             ``"insertion"``, ``"road"``, ``"average_drop"``,
@@ -48,8 +55,9 @@ class EvaluateMethods:
         -------
         EvaluationResult
             The score, whether higher is better, and for curve metrics the
-            curve (fractions, probabilities). Cached per (image, map, class,
-            metric, parameters); its arrays are read-only.
+            curve (fractions, the target's score at each point). Cached per
+            (image, map, class or target, metric, parameters); its arrays
+            are read-only.
 
         Raises
         ------
@@ -60,6 +68,9 @@ class EvaluateMethods:
             value of the wrong type or out of range.
         InvalidMapError
             The map is not ``(H, W)`` of the image, or has NaN/inf values.
+        InvalidTargetError, NotAClassifierError
+            The target does not fit the model's outputs, or no target was
+            given on a model that is not a classifier.
         InvalidImageError, ClassNotFoundError
         JobCancelled
             ``cancel`` was set; nothing half-done is cached.
@@ -82,7 +93,8 @@ class EvaluateMethods:
             metric=spec.name, label=spec.label, score=float(output.score),
             higher_is_better=spec.better_is_higher(bound),
             fractions=_read_only(output.fractions), probabilities=_read_only(output.probabilities),
-            class_index=int(target.indices[0]) if target.scorer.kind == "class" else None, params=dict(bound), details=dict(output.details),
+            class_index=reported_class(target), params=dict(bound), details=dict(output.details),
+            target=reported_target(self, class_index, target),
         )
         return self._cache.put(cache_key, result)
 

@@ -214,13 +214,16 @@ class ModelGraph:
             if record.is_model:
                 self._collect(layer, prefix=path + "/", depth=depth + 1, parent=path)
 
-    def feeding_paths(self):
-        """Paths of the layers the model's output depends on (nested models included)."""
+    def feeding_paths(self, output=None):
+        """Paths of the layers the model's outputs depend on (nested models included).
+
+        ``output``: only those output ``output`` (an index) depends on.
+        """
         paths = set()
-        self._collect_feeding(self.model, "", paths)
+        self._collect_feeding(self.model, "", paths, output)
         return paths
 
-    def _collect_feeding(self, model, prefix, paths):
+    def _collect_feeding(self, model, prefix, paths, output=None):
         keras = _keras()
         if isinstance(model, keras.Sequential):
             for layer in _layers_of(model):
@@ -230,7 +233,7 @@ class ModelGraph:
             return
         # The same node table that execute() walks, keyed by the tensors each node makes.
         producers = {id(t): node for nodes in compat.nodes_by_depth(model).values() for node in nodes for t in node.outputs}
-        stack, seen = list(model.outputs), set()
+        stack, seen = list(model.outputs) if output is None else [model.outputs[output]], set()
         while stack:
             node = producers.get(id(stack.pop()))
             if node is None or id(node) in seen:

@@ -51,7 +51,8 @@ class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, Occlusion
         that need no layer access work (predict, occlusion, input gradients).
     class_names : sequence of str, optional
         One name per class of the first output (the channels of a dense
-        map, e.g. a segmentation's classes).
+        map, e.g. a segmentation's classes, or the entries of a regression
+        output, e.g. ``("row", "column")``).
     preprocess : callable, optional
         Maps a batch of display images ``(B, H, W, C)`` (float, in
         ``input_range``) to model inputs, e.g.
@@ -286,11 +287,6 @@ class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, Occlusion
     def _check_class_names(self, class_names):
         if class_names is None:
             return None
-        if self.output_kinds[0] == "values":
-            raise NotAClassifierError(
-                f"cannot take class names: the model's first output {self.output_names[0]!r} holds regression "
-                "values, not classes (say output_kinds='classes' if it holds class scores)"
-            )
         names = tuple(str(n) for n in class_names)
         count = self.class_count(0)
         if len(names) != count:
@@ -501,9 +497,14 @@ class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, Occlusion
 
         Works on any model (segmentation maps, regression values, several heads).
         """
-        import tensorflow as tf
-
         _, model_input, key = self.prepare(image)
+        found = self._cache.get_or_compute(
+            ("outputs", key), lambda: [t.numpy()[0] for t in self._outputs_fn()(model_input[None])])
+        return [np.array(t) for t in found]
+
+    def _outputs_fn(self):
+        """The compiled ``x -> [float32 output, ...]`` (every output, as the model gives it)."""
+        import tensorflow as tf
 
         def build():
             @tf.function(input_signature=self._signature(), reduce_retracing=True, autograph=False)
@@ -513,9 +514,18 @@ class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, Occlusion
 
             return outputs
 
-        found = self._cache.get_or_compute(
-            ("outputs", key), lambda: [t.numpy()[0] for t in self._function("outputs", build)(model_input[None])])
-        return [np.array(t) for t in found]
+        return self._function("outputs", build)
+
+    def _readable_output(self, raw, index):
+        """Raw output ``index`` of a batch ``(B, ...)`` as :meth:`predict_output` gives it (probabilities, ...)."""
+        raw = np.asarray(raw, np.float32)
+        kind, activation = self.output_kinds[index], self.output_activations[index]
+        if kind == "classes" and not activation:
+            shifted = np.exp(raw - raw.max(axis=-1, keepdims=True))
+            return (shifted / shifted.sum(axis=-1, keepdims=True)).astype(np.float32)
+        if kind == "map" and raw.ndim == 3:
+            return raw[..., None]
+        return raw
 
     def predict_output(self, image, output=0):
         """One output for one image, as a person reads it (cached).
@@ -531,14 +541,7 @@ class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, Occlusion
             Output index or name.
         """
         index = self.output_index(output)
-        raw = self.predict_outputs(image)[index].astype(np.float32)
-        kind, activation = self.output_kinds[index], self.output_activations[index]
-        if kind == "classes" and not activation:
-            shifted = np.exp(raw - raw.max())
-            return (shifted / shifted.sum()).astype(np.float32)
-        if kind == "map" and raw.ndim == 2:
-            return raw[..., None]
-        return raw
+        return self._readable_output(self.predict_outputs(image)[index][None], index)[0]
 
     def predicted_mask(self, image, output=0):
         """The class predicted at each pixel of a dense output, int ``(H', W')``.

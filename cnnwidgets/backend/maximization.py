@@ -127,7 +127,7 @@ class MaximizationMethods:
             raise InvalidParameterError(
                 f"channels must be an integer or a sequence of integers, got {channels!r}"
             ) from None
-        width = self.num_classes if use_logits else (record.output_shape or (0,))[-1]
+        width = self.class_count(0) if use_logits else (record.output_shape or (0,))[-1]
         bad = [c for c in channels if not 0 <= c < (width or 0)]
         if bad or not channels:
             raise LayerNotFoundError(

@@ -29,8 +29,9 @@ class CascadeResult:
     ----------
     method : str
         The explanation method.
-    class_index : int
-        The class explained at every step (the trained model's choice).
+    class_index : int or None
+        The class explained at every step (the trained model's choice by
+        default); a ``Region``'s channel; None for a ``Value`` or callable.
     labels : tuple of str
         ``"trained"``, then the top layer randomized at each step.
     randomized : tuple of tuple of str
@@ -39,15 +40,19 @@ class CascadeResult:
         ``(steps + 1, H, W)`` float32 maps, the trained model's first.
     spearman, ssim : numpy.ndarray
         ``(steps + 1,)`` similarity of each map to the first (1 at step 0).
+    target : int or target
+        What every map explains: the class index on a classifier, else the
+        target as given (:mod:`cnnwidgets.targets`).
     """
 
     method: str
-    class_index: int
+    class_index: object
     labels: tuple
     randomized: tuple
     maps: np.ndarray
     spearman: np.ndarray
     ssim: np.ndarray
+    target: object = None
 
 
 class RandomizationMethods:
@@ -63,16 +68,21 @@ class RandomizationMethods:
             One image.
         method : str
             A name from :func:`cnnwidgets.methods`.
-        class_index : int or str, optional
+        class_index : int, str or target, optional
             Class to explain at every step; default the trained model's
-            predicted class (kept fixed as the weights are randomized).
+            predicted class (kept fixed as the weights are randomized). On
+            segmentation, regression and several-output models a target
+            (:mod:`cnnwidgets.targets`): ``Region``, ``Value``, ``Output``
+            or a callable, explained on every randomized copy alike.
         layer : str, optional
             The spatial layer for CAM methods (default
             :attr:`default_cam_layer`).
         layers : sequence of str, optional
             Layers to randomize, in any order (they are randomized from the
             output down); default every layer with a kernel (convolutions and
-            dense layers, nested models included).
+            dense layers, nested models included) that the explained output
+            depends on (on a model with several heads, the other heads'
+            layers cannot change the map and are left out).
         steps : int, optional
             Group the layers into at most this many steps (for a strip that
             fits on screen); default one layer per step.
@@ -91,15 +101,23 @@ class RandomizationMethods:
         ------
         UnsupportedModelError
             The model cannot be copied (a subclassed model).
+        InvalidTargetError, NotAClassifierError
+            The target does not fit the model's outputs, or no target was
+            given on a model that is not a classifier.
         UnknownMethodError, InvalidParameterError, LayerNotFoundError, JobCancelled
         """
         from .methods import get_method
 
+        from .targeting import reported_class, reported_target
+
         spec = get_method(method)
         spec.bind(params)
-        target = self.class_index(class_index, image)
+        _, model_input, key = self.prepare(image)
+        resolved = self._target(class_index, model_input, key)
+        # A classifier's class is fixed as an index (the trained model's choice); other targets pass as given.
+        target = reported_target(self, class_index, resolved)
         cam_layer = self._spatial_layer(layer, spec.label).path if spec.needs_layer else None
-        groups = self._cascade_groups(layers, steps)
+        groups = self._cascade_groups(layers, steps, resolved.scorer)
         job = JobControl(len(groups) + 1, progress, cancel)
         job.check()
         original = self.explain(image, method, target, cam_layer, **params)
@@ -109,9 +127,9 @@ class RandomizationMethods:
             maps, randomized, labels = self._run_cascade(image, method, target, cam_layer, groups, seed, job, params)
         maps = np.stack([original, *maps]).astype(np.float32)
         return CascadeResult(
-            method=spec.name, class_index=target, labels=("trained", *labels), randomized=((), *randomized),
-            maps=maps, spearman=np.array([spearman(maps[0], m) for m in maps]),
-            ssim=np.array([ssim(maps[0], m) for m in maps]),
+            method=spec.name, class_index=reported_class(resolved), labels=("trained", *labels),
+            randomized=((), *randomized), maps=maps, spearman=np.array([spearman(maps[0], m) for m in maps]),
+            ssim=np.array([ssim(maps[0], m) for m in maps]), target=target,
         )
 
     def _run_cascade(self, image, method, target, cam_layer, groups, seed, job, params):
@@ -134,10 +152,14 @@ class RandomizationMethods:
             copy.clear_cache()
         return maps, randomized, labels
 
-    def _cascade_groups(self, layers, steps):
-        records = [r for r in self._require_graph("randomize layers").records if not r.is_model]
+    def _cascade_groups(self, layers, steps, scorer=None):
+        graph = self._require_graph("randomize layers")
+        records = [r for r in graph.records if not r.is_model]
         if layers is None:
             chosen = [r for r in records if _kernel(r.layer) is not None]
+            if scorer is not None and len(self.output_shapes) > 1 and not scorer.whole:
+                feeding = graph.feeding_paths(scorer.output)
+                chosen = [r for r in chosen if r.path in feeding]
         else:
             wanted = {self.layer(spec).path for spec in layers}
             chosen = [r for r in records if r.path in wanted]
@@ -167,7 +189,7 @@ class RandomizationMethods:
                     f"could not copy the model for the randomization check ({type(exc).__name__}: {exc})"
                 ) from None
             copy = type(self)(clone, class_names=self.class_names, preprocess=self.preprocess,
-                              input_range=self.input_range, cache_size=8)
+                              input_range=self.input_range, cache_size=8, output_kinds=self.output_kinds)
             self.__dict__["_randomization_inspector"] = copy
         copy.model.set_weights(self.model.get_weights())
         return copy

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ClassNotFoundError, InvalidTargetError, NotAClassifierError
-from ..targets import Class, Output, Region, Value, target_key
+from ..targets import Class, Output, PerImage, Region, Value, target_key
 
-__all__ = ["Scorer", "TargetBatch", "resolve", "resolve_many", "target_score"]
+__all__ = ["Scorer", "TargetBatch", "resolve", "resolve_many", "target_score", "reported_target",
+           "reported_class"]
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,10 @@ def resolve(insp, spec, predicted=None):
         output, inner = _output_index(insp, spec.output), spec.target
     shape = insp.output_shapes[output]
     kind = insp.output_kinds[output]
-    if kind == "values" and isinstance(inner, (Class, numbers.Integral, np.integer)) and not isinstance(inner, bool):
-        inner = Value(inner.index if isinstance(inner, Class) else int(inner))  # an index into a regression output
+    if kind == "values" and isinstance(inner, (Class, str, numbers.Integral, np.integer)) and not isinstance(inner, bool):
+        inner = Value(inner.index if isinstance(inner, Class) else inner)  # an index or name on a regression output
+    if isinstance(inner, Value) and isinstance(inner.index, str):
+        inner = Value(_class_by_name(insp, output, inner.index), inner.sign)
     if inner is None or isinstance(inner, (Class, str, numbers.Integral, np.integer)) and not isinstance(inner, bool):
         label = inner.index if isinstance(inner, Class) else inner
         if not insp.is_classifier and not (explicit_output and len(shape) == 1):
@@ -145,6 +148,11 @@ def resolve(insp, spec, predicted=None):
                 f"shape {tuple(shape[:2])} (resize it to the output's resolution)"
             )
         return _single(Scorer(output, "region"), index, inner.mask, (output,) + inner.key())
+    if isinstance(inner, PerImage):
+        raise InvalidTargetError(
+            "PerImage builds one target per image of a data-set audit (cnnwidgets.audit); to explain one image, "
+            "pass its target (e.g. Region(class_index, mask))"
+        )
     if callable(inner):
         scorer = Scorer(output, "callable", inner, whole=not explicit_output and len(insp.output_shapes) > 1)
         return _single(scorer, 0, np.ones((1, 1), np.float32), ("callable", output, id(inner)))
@@ -155,7 +163,11 @@ def resolve(insp, spec, predicted=None):
 
 
 def resolve_many(insp, specs, count, predicted):
-    """Targets for ``count`` images: None (each predicted), one for all, or one per image."""
+    """Targets for ``count`` images: None (each predicted), one for all, or one per image (or a TargetBatch)."""
+    if isinstance(specs, TargetBatch):
+        if len(specs) != count:
+            raise InvalidTargetError(f"got {len(specs)} resolved targets for {count} images; give one per image")
+        return specs
     if specs is None:
         classes = predicted()
         return TargetBatch.concat([resolve(insp, int(c)) for c in classes]) if count else _empty()
@@ -178,7 +190,17 @@ def target_score(scorer, outputs, logits, activations, indices, weights, kind):
 
     out = outputs[scorer.output]
     if scorer.kind == "callable":
-        value = scorer.fn(list(outputs) if scorer.whole else out)
+        try:
+            value = scorer.fn(list(outputs) if scorer.whole else out)
+        except InvalidTargetError:
+            raise
+        except Exception as exc:
+            name = getattr(scorer.fn, "__qualname__", type(scorer.fn).__name__)
+            raise InvalidTargetError(
+                f"your target callable {name!r} raised {type(exc).__name__}: {exc} -- it gets the model's "
+                f"output{'s (a list)' if scorer.whole else ''}, a batch tensor, and must return one score per "
+                "batch item, shape (B,) (the original error is chained below)"
+            ) from exc
         value = tf.cast(tf.convert_to_tensor(value), tf.float32)
         if value.shape.rank != 1:
             raise InvalidTargetError(
@@ -205,6 +227,24 @@ def target_score(scorer, outputs, logits, activations, indices, weights, kind):
     channel = tf.gather(values, indices, axis=3, batch_dims=1)
     weights = tf.broadcast_to(weights, tf.shape(channel))
     return tf.reduce_sum(channel * weights, axis=[1, 2])
+
+
+def reported_target(insp, spec, batch):
+    """What a result says it explained: the class index on a classifier, else the target as given.
+
+    ``spec`` is what the caller passed (None, an int, a name or a target);
+    ``batch`` its resolved one-row :class:`TargetBatch`. On a classifier a
+    class target is reported as its index (``None`` and names resolved), as
+    before targets existed; on any other model the target object itself.
+    """
+    if insp.is_classifier and batch.scorer.kind == "class":
+        return int(batch.indices[0])
+    return spec
+
+
+def reported_class(batch):
+    """The class of a one-row batch: a Class's index, a Region's channel; None for a Value or a callable."""
+    return int(batch.indices[0]) if batch.scorer.kind in ("class", "region") else None
 
 
 def _single(scorer, index, weights, key):

@@ -105,7 +105,10 @@ def train_tank_locator(images=None, masks=None, epochs=15, seed=0):
     -------
     keras.Model
         ``(32, 32, 3)`` raw 0-255 -> ``conv1`` -> ``pool1`` -> ``conv2`` ->
-        ``pool2`` -> ``flatten`` -> ``centre`` (Dense(2), linear).
+        ``pool2`` -> ``flatten`` -> ``centre`` (Dense(2), linear). Its one
+        output of two linear values would be taken for class logits: bind it
+        with ``output_kinds="values"`` (``cw.Inspector(model,
+        output_kinds="values")`` or the same keyword on any widget).
     """
     keras = load_keras()
     layers = keras.layers

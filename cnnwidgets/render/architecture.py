@@ -34,6 +34,7 @@ __all__ = [
     "DiagramLayout",
     "layer_category",
     "CATEGORY_COLOURS",
+    "HEAD_COLOUR",
     "block_geometry",
     "format_shape",
     "format_count",
@@ -59,6 +60,10 @@ CATEGORY_COLOURS = {
     "block": (128, 138, 175),
     "other": (170, 170, 170),
 }
+
+#: Frame and label colour of the blocks that produce the model's outputs (RGB).
+HEAD_COLOUR = (123, 65, 160)
+_HEAD_LEGEND = "output head"
 
 _CATEGORY_RULES = (
     ("depthwise conv", ("DepthwiseConv", "SeparableConv")),
@@ -125,6 +130,10 @@ class DiagramNode:
         Layers inside a group (shown on a collapsed block).
     selectable : bool
         Whether clicking the block should select a layer.
+    head : str
+        Non-empty for a layer that produces one of the model's outputs (or a
+        collapsed group holding one): e.g. ``"output · map"``, written under
+        the block in :data:`HEAD_COLOUR`, which also frames the block.
     """
 
     key: str
@@ -136,6 +145,7 @@ class DiagramNode:
     expanded: bool = False
     layer_count: int = 1
     selectable: bool = True
+    head: str = ""
 
     @property
     def is_group(self):
@@ -336,7 +346,9 @@ def _fit(text, max_width, bold=False, size=_FONT_SIZE):
 
 def _label_lines(node):
     shape = format_shape(node.output_shape)
-    if node.is_group and not node.expanded:
+    if node.head:
+        third = node.head
+    elif node.is_group and not node.expanded:
         third = f"{node.layer_count} layers"
     elif node.type == "Input":
         third = "input"
@@ -400,7 +412,7 @@ def layout_diagram(nodes, width=960, title=""):
             continue
         geo = geometry[id(node)]
         texts = _label_lines(node)
-        label_w = max(_text_width(texts[0], bold=True), *(_text_width(t) for t in texts[1:]))
+        label_w = max(_text_width(texts[0], bold=True), _text_width(texts[1]), _text_width(texts[2], bool(node.head)))
         slot_w = int(max(geo["width"], min(_MAX_LABEL, max(_MIN_LABEL, label_w)))) + 2
         right = width - _PAD - _BAND_PAD * depth
         row_start = _PAD + _BAND_PAD * depth
@@ -464,6 +476,8 @@ def layout_diagram(nodes, width=960, title=""):
         category = node.category
         if category not in legend:
             legend.append(category)
+    if any(node.head for node in slots):
+        legend.append(_HEAD_LEGEND)
     legend_top = top + rows_count * row_height + 4
     height = legend_top + (_LINE + 6 if legend else 0) + _PAD
     bands.sort(key=lambda b: b.depth)
@@ -534,10 +548,13 @@ def render_diagram(layout, background=(255, 255, 255, 255)):
     for node, block, (x0, label_top, x1) in layout.slot_nodes:
         geo = block_geometry(node.output_shape, stacked=node.is_group)
         _draw_block(draw, block, node, geo)
+        if node.head:
+            draw.rectangle((block[0] - 3, block[1] - 3, block[2] + 2, block[3] + 2), outline=HEAD_COLOUR, width=2)
         available = x1 - x0 + 4
         center = (x0 + x1) / 2.0
+        third_colour = HEAD_COLOUR if node.head else _MUTED
         for line, (text, is_bold, colour) in enumerate(
-            zip(_label_lines(node), (True, False, False), (_INK, _MUTED, _MUTED))
+            zip(_label_lines(node), (True, False, bool(node.head)), (_INK, _MUTED, third_colour))
         ):
             if not text:
                 continue
@@ -552,7 +569,10 @@ def render_diagram(layout, background=(255, 255, 255, 255)):
             text_w = _text_width(category)
             if x + 14 + text_w > width - _PAD:
                 break
-            draw.rectangle((x, y + 1, x + 9, y + 10), fill=colour, outline=_shade(colour, 0.55))
+            if category == _HEAD_LEGEND:
+                draw.rectangle((x, y + 1, x + 9, y + 10), fill=(255, 255, 255), outline=HEAD_COLOUR, width=2)
+            else:
+                draw.rectangle((x, y + 1, x + 9, y + 10), fill=colour, outline=_shade(colour, 0.55))
             draw.text((x + 13, y), category, fill=_MUTED, font=font)
             x += int(13 + text_w + 14)
     return np.asarray(image, np.uint8).copy()

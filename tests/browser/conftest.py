@@ -1188,15 +1188,23 @@ README_SCREENSHOTS = {
     "saliency-overlay-lab-compare": "saliency_compare.png",
     "saliency-overlay-lab-compare-cams": "saliency_compare_cams.png",
     "saliency-overlay-lab-compare-cams-dark": "saliency_compare_cams_dark.png",
+    "saliency-targets-lab-painted": "saliency_segmenter.png",
+    "saliency-targets-lab-painted-dark": "saliency_segmenter_dark.png",
     "explorer-voila-page": "explorer_voila.png",
     "theme-light-layer-browser": "theme_light.png",
     "theme-dark-layer-browser": "theme_dark.png",
     "theme-dark-occlusion-painter": "theme_dark_occlusion.png",
     "theme-dark-saliency-overlay": "theme_dark_saliency.png",
     "theme-dark-audit-browser": "theme_dark_audit_browser.png",
+    "occlusion-targets-segmenter-light": "occlusion_painter_segmenter.png",
+    "occlusion-targets-segmenter-dark": "occlusion_painter_segmenter_dark.png",
+    "occlusion-targets-locator-light": "occlusion_painter_locator.png",
+    "occlusion-targets-locator-dark": "occlusion_painter_locator_dark.png",
     "trust-lab-panel": "trust_panel.png",
     "trust-lab-cascade": "randomization_cascade.png",
     "audit-browser-lab-clusters": "audit_browser.png",
+    "layer-browser-heads-segmenter": "layer_browser_heads.png",
+    "layer-browser-heads-segmenter-dark": "layer_browser_heads_dark.png",
 }
 README_SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 

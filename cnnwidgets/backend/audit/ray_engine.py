@@ -24,7 +24,7 @@ import tempfile
 import numpy as np
 
 from ...errors import InvalidParameterError
-from .compute import audit_batch
+from .compute import OutputCheck, audit_batch
 from .sources import ArraySource, FolderSource, as_source
 
 __all__ = ["run_ray", "ensure_ray", "AuditActor", "model_bytes"]
@@ -58,7 +58,7 @@ class AuditActor:
     model_data : bytes
         A ``.keras`` file's content.
     inspector_kwargs : dict
-        ``class_names``, ``preprocess``, ``input_range``.
+        ``class_names``, ``preprocess``, ``input_range``, ``output_kinds``.
     spec : AuditSpec
     images : ray.ObjectRef, optional
         The images in the object store (rows are indices into them).
@@ -93,7 +93,8 @@ class AuditActor:
             rows = np.asarray(batch["id"])
             images = self.images[rows] if self.images is not None else \
                 np.stack([self.files.read(self.files.paths[r]) for r in rows])
-        out = audit_batch(self.inspector, self.spec, images, labels)
+        rows = np.asarray(batch["id"]) if "id" in batch else None
+        out = audit_batch(self.inspector, self.spec, images, labels, rows=rows)
         out["index"] = np.asarray(batch["id"]) if "id" in batch else np.zeros(len(images), np.int64) - 1
         return out
 
@@ -121,32 +122,39 @@ def ensure_ray(address=None, num_cpus=None, attempts=2):
     return ray
 
 
-def _read_dataset(source):
+def _read_dataset(source, class_labels):
     images, labels = [], []
     for batch, batch_labels in source.batches(256):
         images.append(np.asarray(batch))
         if batch_labels is not None:
             labels.append(batch_labels)
-    return ArraySource(np.concatenate(images), np.concatenate(labels) if labels else None)
+    return ArraySource(np.concatenate(images), np.concatenate(labels) if labels else None, class_labels)
 
 
 def run_ray(inspector, spec, data, labels, store, progress=None, cancel=None, address=None, num_cpus=None,
-            num_actors=None, gpus_per_actor=None):
+            num_actors=None, gpus_per_actor=None, check=None):
     """Run the audit on Ray Data; returns ``(source, complete)`` like the default engine."""
     ray = ensure_ray(address, num_cpus)
+    check = OutputCheck() if check is None else check
     kwargs = {"class_names": inspector.class_names, "preprocess": inspector.preprocess,
-              "input_range": inspector.input_range}
+              "input_range": inspector.input_range, "output_kinds": inspector.output_kinds}
     constructor = {"model_data": model_bytes(inspector.model), "inspector_kwargs": kwargs, "spec": spec}
     if isinstance(data, ray.data.Dataset):
         source, dataset, total = None, data, None
-        if spec.class_index == "label" and "label" not in data.schema().names:
+        if spec.targets.mode == "label" and "label" not in data.schema().names:
             raise InvalidParameterError('class_index="label" needs a "label" column in the ray dataset')
+        if spec.targets.needs_rows:
+            raise InvalidParameterError(
+                "one target per image (a sequence) needs the images' rows, which a ray.data.Dataset given as it "
+                "is lacks; pass the images as an array, or build each target with cnnwidgets.targets.PerImage"
+            )
     else:
         source = as_source(data, inspector, labels)
         if source.kind == "dataset":
-            source = _read_dataset(source)
-        if spec.class_index == "label" and source.labels is None:
+            source = _read_dataset(source, inspector.is_classifier)
+        if spec.targets.mode == "label" and source.labels is None:
             raise InvalidParameterError('class_index="label" needs labels; pass (images, labels) or labels=')
+        spec.targets.check_count(source.length)
         total = source.length
         if source.kind == "folder":
             constructor["paths"] = [str(p) for p in source.paths]
@@ -169,6 +177,7 @@ def run_ray(inspector, spec, data, labels, store, progress=None, cancel=None, ad
     waiting = {}  # batches that came back before the ones ahead of them, by first row
     for batch in results.iter_batches(batch_size=None, batch_format="numpy"):
         index = batch.pop("index")
+        check(batch)
         if source is None:  # a ray.data.Dataset: its rows in the order Ray returns them
             waiting[done] = batch
         else:  # split into runs of consecutive rows (a block may join non-adjacent ones)

@@ -1,7 +1,9 @@
 """``AuditResult``: an audit's per-image arrays, in memory or in files on disk, saved and reopened.
 
-Per image: the class probabilities, the class explained (``targets``), the
-label when the data had one, the downsampled map and a small thumbnail.
+Per image: the class probabilities (for a model that is not a classifier,
+what the audited output says), the class explained (``targets``), the score
+explained, the label when the data had one, the downsampled map and a small
+thumbnail.
 Arrays are written batch by batch through an :class:`ArrayStore`: in memory
 until they pass ``memory_limit`` bytes, then as raw files in a folder, read
 back as numpy memmaps. :meth:`AuditResult.save` writes a folder of ``.npy``
@@ -14,13 +16,13 @@ import tempfile
 
 import numpy as np
 
-from ...errors import InvalidParameterError
+from ...errors import InvalidParameterError, NotAClassifierError
 
 __all__ = ["AuditResult", "ArrayStore", "DEFAULT_MEMORY_LIMIT"]
 
 #: Bytes of per-image arrays an audit keeps in memory before it moves them to disk.
 DEFAULT_MEMORY_LIMIT = 512 * 2**20
-_ARRAYS = ("probabilities", "targets", "labels", "maps", "thumbnails")
+_ARRAYS = ("probabilities", "targets", "scores", "labels", "maps", "thumbnails")
 _FORMAT = 1
 
 
@@ -101,18 +103,31 @@ class AuditResult:
     Attributes
     ----------
     probabilities : numpy.ndarray
-        ``(N, num_classes)`` float32 class probabilities.
+        ``(N, num_classes)`` float32 class probabilities. For a model that
+        is not a classifier, ``(N, K)`` what the audited output (``meta
+        ["output"]``) says: its class probabilities, its regression values,
+        or for a dense map each channel's mean over the pixels (with a
+        softmax, the share of the image each class covers).
     targets : numpy.ndarray
-        ``(N,)`` int32: the class each map explains.
+        ``(N,)`` int32: the class each map explains (a ``Region``'s
+        channel, a ``Value``'s index; 0 for a callable target).
+    scores : numpy.ndarray
+        ``(N,)`` float32: the score each map explains, as occlusion and the
+        metrics read it (the class probability; a target's probability
+        where its output ends in softmax/sigmoid, its value otherwise).
     labels : numpy.ndarray or None
-        ``(N,)`` int64 true classes, when the data had labels.
+        ``(N,)`` int64 true classes, when the data had labels; for a model
+        that is not a classifier, the per-image labels as given (masks,
+        values).
     maps : numpy.ndarray
         ``(N, h, w)`` float32 downsampled maps (a memmap when on disk).
     thumbnails : numpy.ndarray
         ``(N, t, t', C)`` uint8 small copies of the images (C = 1 or 3).
     meta : dict
         Method, its parameters, layer, class names, map size, image shape,
-        source kind, ``complete`` (False when the audit was stopped).
+        source kind, ``complete`` (False when the audit was stopped); the
+        ``class_index`` rule or ``target`` (its repr), the audited
+        ``output``, its ``output_kind`` and ``output_class_names``.
     inspector : Inspector or None
         The inspector that computed the maps (None once reopened from disk
         until :meth:`attach` binds one).
@@ -121,6 +136,9 @@ class AuditResult:
     def __init__(self, arrays, meta, inspector=None, source=None, directory=None):
         self.probabilities = arrays["probabilities"]
         self.targets = arrays["targets"]
+        self.scores = arrays.get("scores")
+        if self.scores is None:  # saved before scores were stored: a classifier's class probabilities
+            self.scores = np.asarray(self.probabilities)[np.arange(len(self.targets)), np.asarray(self.targets)]
         self.labels = arrays.get("labels")
         self.maps = arrays["maps"]
         self.thumbnails = arrays["thumbnails"]
@@ -152,12 +170,26 @@ class AuditResult:
 
     @property
     def class_names(self):
-        names = self.meta.get("class_names")
+        """Names of the audited output's classes (or channels, or values)."""
+        names = self.meta.get("output_class_names") or self.meta.get("class_names")
         return list(names) if names else [str(i) for i in range(self.probabilities.shape[1])]
 
     @property
+    def output_kind(self):
+        """``"classes"``, ``"map"`` or ``"values"``: what the audited output holds."""
+        return self.meta.get("output_kind", "classes")
+
+    @property
     def predicted(self):
-        """``(N,)`` predicted class of each image."""
+        """``(N,)`` predicted class of each image (for a dense map, the class covering most of it).
+
+        A regression output has none: :class:`~cnnwidgets.errors.NotAClassifierError`.
+        """
+        if self.output_kind == "values":
+            raise NotAClassifierError(
+                f"the audited output {self.meta.get('output')!r} holds regression values, not classes; read "
+                "probabilities (its values) or scores (the value explained) instead"
+            )
         return self.probabilities.argmax(axis=1)
 
     def classes(self):
@@ -188,10 +220,13 @@ class AuditResult:
         """Per-image summary statistics, as a dict of ``(N,)`` arrays.
 
         ``predicted``, ``confidence`` (top probability), ``target_score``
-        (probability of the explained class), ``mass`` (sum of the map's
-        positive part), ``peak`` (its maximum), ``spread`` (entropy of the
-        map as a distribution over its cells, 0 = one cell, 1 = uniform) and
-        ``correct`` (prediction == label, when labelled).
+        (probability of the explained class, or the explained target's
+        score), ``mass`` (sum of the map's positive part), ``peak`` (its
+        maximum), ``spread`` (entropy of the map as a distribution over its
+        cells, 0 = one cell, 1 = uniform) and ``correct`` (prediction ==
+        label, when labelled with classes). A regression output has no
+        ``predicted`` or ``confidence``; a dense map's are its readout's
+        (the class covering most of the image, and its share).
         """
         probs = np.asarray(self.probabilities)
         maps = np.clip(np.asarray(self.maps, np.float64), 0, None).reshape(len(self), -1)
@@ -200,15 +235,16 @@ class AuditResult:
         with np.errstate(divide="ignore", invalid="ignore"):
             entropy = -np.where(share > 0, share * np.log(share), 0.0).sum(axis=1)
         cells = max(maps.shape[1], 2)
-        stats = {
-            "predicted": probs.argmax(axis=1),
-            "confidence": probs.max(axis=1),
-            "target_score": probs[np.arange(len(self)), np.asarray(self.targets)],
-            "mass": mass.astype(np.float32),
-            "peak": maps.max(axis=1).astype(np.float32) if len(self) else np.zeros(0, np.float32),
-            "spread": (entropy / np.log(cells)).astype(np.float32),
-        }
-        if self.labels is not None:
+        stats = {}
+        if self.output_kind != "values":
+            stats.update(predicted=probs.argmax(axis=1), confidence=probs.max(axis=1))
+        stats.update(
+            target_score=np.asarray(self.scores),
+            mass=mass.astype(np.float32),
+            peak=maps.max(axis=1).astype(np.float32) if len(self) else np.zeros(0, np.float32),
+            spread=(entropy / np.log(cells)).astype(np.float32),
+        )
+        if self.labels is not None and self.output_kind == "classes" and np.ndim(self.labels) == 1:
             stats["correct"] = stats["predicted"] == np.asarray(self.labels)
         return stats
 
@@ -292,6 +328,7 @@ class AuditResult:
         """Bind the model (or inspector) the audit ran on, e.g. after :meth:`open`; returns the inspector."""
         from ..inspector import Inspector
 
-        self.inspector = Inspector.for_model(model, class_names=self.meta.get("class_names"))
+        self.inspector = Inspector.for_model(model, class_names=self.meta.get("class_names"),
+                                             output_kinds=self.meta.get("output_kinds"))
         return self.inspector
 

@@ -2,8 +2,11 @@
 
 Each source yields batches ``(images, labels)`` in the model's display range
 (``labels`` is None when the source has none) and knows its length when it
-can. Folders are read with Pillow on a background thread, one batch ahead;
-a ``tf.data.Dataset`` is rebatched and prefetched by tf.data.
+can. Labels are class indices for a classifier (one-hot rows become
+indices); for other models any per-image array is kept as it is (a mask, a
+value), for a :class:`~cnnwidgets.targets.PerImage` target to read.
+Folders are read with Pillow on a background thread, one batch ahead; a
+``tf.data.Dataset`` is rebatched and prefetched by tf.data.
 """
 
 import os
@@ -21,18 +24,22 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 
 
 class ArraySource:
-    """Images already in memory: ``(N, H, W, C)`` (or ``(N, H, W)``), with optional labels."""
+    """Images already in memory: ``(N, H, W, C)`` (or ``(N, H, W)``), with optional labels.
+
+    ``class_labels``: the labels are classes (one per image, or one-hot
+    rows); else per-image arrays of any shape (masks, values) are kept.
+    """
 
     kind = "array"
 
-    def __init__(self, images, labels=None):
+    def __init__(self, images, labels=None, class_labels=True):
         images = np.asarray(images)
         if images.ndim not in (3, 4) or not len(images):
             raise InvalidImageError(
                 f"an audit needs a non-empty batch of images (N, H, W, C) or (N, H, W), got shape {images.shape}"
             )
         self.images = images
-        self.labels = None if labels is None else _labels(labels, len(images))
+        self.labels = None if labels is None else _labels(labels, len(images), class_labels)
         self.length = len(images)
 
     def batches(self, batch_size):
@@ -128,9 +135,10 @@ class DatasetSource:
 
     kind = "dataset"
 
-    def __init__(self, dataset, input_rank=3):
+    def __init__(self, dataset, input_rank=3, class_labels=True):
         import tensorflow as tf
 
+        self.class_labels = class_labels
         spec = dataset.element_spec
         if isinstance(spec, dict):
             if "image" not in spec:
@@ -157,7 +165,9 @@ class DatasetSource:
         import tensorflow as tf
 
         for element in self.dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
-            if self.has_labels:
+            if self.has_labels and not self.class_labels:
+                yield element[0], np.asarray(element[1])
+            elif self.has_labels:
                 yield element[0], np.asarray(element[1]).reshape(len(element[0]), -1)[:, 0].astype(np.int64)
             else:
                 yield element, None
@@ -166,25 +176,31 @@ class DatasetSource:
         return None  # not kept: the result's thumbnail stands in
 
 
-def _labels(labels, count):
+def _labels(labels, count, class_labels=True):
     labels = np.asarray(labels)
-    if labels.ndim == 2:  # one-hot
+    if class_labels and labels.ndim == 2:  # one-hot
         labels = labels.argmax(axis=1)
-    if labels.shape != (count,):
+    if labels.ndim == 0 or labels.shape[0] != count:
         raise InvalidParameterError(f"got {labels.shape[0] if labels.ndim else 0} labels for {count} images; give one per image")
-    return labels.astype(np.int64)
+    if class_labels and labels.ndim != 1:
+        raise InvalidParameterError(
+            f"the labels have shape {labels.shape}: a classifier's labels are one class per image (N,) or one-hot "
+            "rows (N, K)"
+        )
+    return labels.astype(np.int64) if labels.ndim == 1 and labels.dtype.kind in "iub" else labels
 
 
 def as_source(data, inspector, labels=None):
     """Wrap ``data`` (array, ``(images, labels)``, ``tf.data.Dataset`` or folder) as a source."""
     if isinstance(data, (str, os.PathLike)):
         return FolderSource(data, inspector.input_shape, inspector.class_names and list(inspector.class_names))
+    class_labels = inspector.is_classifier
     if type(data).__module__.startswith("tensorflow") and hasattr(data, "element_spec"):
-        return DatasetSource(data, input_rank=len(inspector.input_shape))
+        return DatasetSource(data, input_rank=len(inspector.input_shape), class_labels=class_labels)
     if isinstance(data, tuple) and len(data) == 2 and labels is None:
-        return ArraySource(data[0], data[1])
+        return ArraySource(data[0], data[1], class_labels)
     try:
-        return ArraySource(data, labels)
+        return ArraySource(data, labels, class_labels)
     except (TypeError, ValueError):
         raise InvalidParameterError(
             f"cannot audit a {type(data).__name__}; pass an array of images, (images, labels), "

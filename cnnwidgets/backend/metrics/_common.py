@@ -1,8 +1,8 @@
 """Shared pieces of the metrics: the request, relevance order, fills, batched scoring.
 
 Every metric is ``compute(inspector, request) -> MetricOutput``. The request
-carries the image (as given and as model input), the map, the class and the
-checked parameters; the helpers here turn a map into an order of pixels and
+carries the image (as given and as model input), the map, the class or target
+(:mod:`cnnwidgets.targets`) and the checked parameters; the helpers here turn a map into an order of pixels and
 push the perturbed copies of one curve through the model in a few batches.
 """
 
@@ -27,7 +27,7 @@ SIGMA = ParamSpec("sigma", "Blur sigma", "float", 5.0, min=0.5, max=50.0, step=0
 
 @dataclass
 class MetricRequest:
-    """What a metric is asked to measure: one map of one image for one class.
+    """What a metric is asked to measure: one map of one image for one class or target.
 
     Attributes
     ----------
@@ -38,7 +38,9 @@ class MetricRequest:
     saliency : numpy.ndarray
         ``(H, W)`` float64 relevance map (higher = more relevant).
     target : TargetBatch
-        The class (or target, :mod:`cnnwidgets.targets`) whose score is recorded.
+        The resolved class or target (:mod:`cnnwidgets.targets`) whose score
+        is recorded; its arrays are fed to one compiled function per output
+        and target kind, so a new class, mask or sign never retraces.
     params : dict
         Checked parameters, defaults filled in.
     batch_size : int
@@ -63,7 +65,11 @@ class MetricRequest:
         return job
 
     def probabilities(self, insp, count, make_rows, job=None):
-        """Class probability of ``count`` perturbed copies, built and scored ``batch_size`` at a time.
+        """The target's score of ``count`` perturbed copies, built and scored ``batch_size`` at a time.
+
+        The score is the class probability, or for another target its
+        probability where the output ends in softmax/sigmoid and its value
+        otherwise (as occlusion reports it).
 
         ``make_rows(rows) -> (B, H, W, C)`` model inputs for the index array
         ``rows``; ``job`` (default: a new one over ``count`` steps) advances by

@@ -74,7 +74,7 @@ class MetricOutput:
 
 @dataclass(frozen=True)
 class EvaluationResult:
-    """The faithfulness of one map for one image and class (returned by :meth:`Inspector.evaluate`).
+    """The faithfulness of one map for one image and class or target (returned by :meth:`Inspector.evaluate`).
 
     Attributes
     ----------
@@ -90,14 +90,21 @@ class EvaluationResult:
         ``(S,)`` fraction of pixels removed (deletion, ROAD) or inserted
         (insertion) at each point of the curve, from 0; read-only.
     probabilities : numpy.ndarray or None
-        ``(S,)`` the class probability at each point; read-only.
-    class_index : int
-        The class whose probability was recorded.
+        ``(S,)`` the score recorded at each point, read-only: the class
+        probability, or for a target (:mod:`cnnwidgets.targets`) its score
+        (a probability where the output ends in softmax/sigmoid, a value
+        otherwise). :attr:`scores` is the same array.
+    class_index : int or None
+        The class whose score was recorded (a ``Region``'s channel on a
+        dense output); None for a ``Value`` or a callable target.
     params : dict
         The checked parameters, defaults filled in.
     details : dict
         Metric-specific numbers (e.g. ``original`` and ``explanation``
-        probabilities for average drop).
+        scores for average drop).
+    target : int or target
+        What was measured: the class index on a classifier, else the target
+        as given (``Region``, ``Value``, ``Output``, a callable).
     """
 
     metric: str
@@ -109,11 +116,19 @@ class EvaluationResult:
     class_index: int
     params: dict
     details: dict
+    target: object = None
+
+    @property
+    def scores(self):
+        """``(S,)`` the score at each point of the curve (the :attr:`probabilities` array), or None."""
+        return self.probabilities
 
     def __repr__(self):
         points = "" if self.fractions is None else f", {len(self.fractions)} points"
         arrow = "higher" if self.higher_is_better else "lower"
-        return f"EvaluationResult({self.metric}={self.score:.4f}, {arrow} is better, class {self.class_index}{points})"
+        what = f"class {self.class_index}" if self.target is None or isinstance(self.target, int) else \
+            f"target {self.target!r}"
+        return f"EvaluationResult({self.metric}={self.score:.4f}, {arrow} is better, {what}{points})"
 
 
 _CATALOGUE = Registry(MetricSpec, "metric", UnknownMetricError, "cnnwidgets.metrics()")

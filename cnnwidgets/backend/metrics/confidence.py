@@ -9,10 +9,17 @@ probability of the image and ``O`` that of ``E``:
   images, in percent; lower is better);
 * increase = 1 when ``O > Y`` else 0 (its mean is the *increase in
   confidence*; higher is better).
+
+For a target (:mod:`cnnwidgets.targets`) ``Y`` and ``O`` are its scores. A
+relative drop needs a positive ``Y``: a value or raw score below 0 gets an
+:class:`~cnnwidgets.errors.InvalidTargetError` from average drop (explain
+``Value(i, sign=-1)`` if lower is what matters); increase in confidence
+compares any two scores.
 """
 
 import numpy as np
 
+from ...errors import InvalidTargetError
 from .catalogue import MetricOutput, MetricSpec, metric
 
 _PAPER = "Chattopadhay et al. 2018, Grad-CAM++: Improved Visual Explanations for Deep Convolutional Networks"
@@ -44,6 +51,12 @@ def _original_and_explained(insp, request):
 def average_drop(insp, request):
     """``max(0, Y - O) / Y``."""
     original, explained = _original_and_explained(insp, request)
+    if original < 0:
+        raise InvalidTargetError(
+            f"average drop is a relative fall of a positive score, but the target's score on this image is "
+            f"{original:.4g}; explain the opposite direction (cnnwidgets.targets.Value(index, sign=-1)) or use "
+            "a curve metric (deletion, insertion, road), which takes scores of any sign"
+        )
     drop = max(0.0, original - explained) / original if original > 0 else 0.0
     return MetricOutput(drop, details={"original": original, "explanation": explained})
 

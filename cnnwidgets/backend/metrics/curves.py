@@ -5,6 +5,12 @@ probability: a faithful map makes it fall fast (a low area is better).
 Insertion starts from the fill and puts pixels back, most relevant first: a
 faithful map makes the probability rise fast (a high area is better). The
 ``steps + 1`` copies of one curve go through the model in a few batches.
+
+For a target (:mod:`cnnwidgets.targets`) the curve records the target's
+score instead: a ``Region``'s class probability summed over its mask, a
+``Value`` times its sign, what a callable returns. The area is then in the
+score's own units (a sum over many pixels can exceed 1), so compare areas
+of maps for one image and target, not across targets.
 """
 
 import numpy as np

@@ -8,6 +8,8 @@ the diagonals), solved for all removed pixels at once as one sparse linear
 system, plus a little Gaussian noise. Pixels go most relevant first (MoRF:
 a faithful map makes the probability fall fast, lower is better) or least
 relevant first (LeRF: the probability should stay high, higher is better).
+For a target (:mod:`cnnwidgets.targets`) the curve records its score (see
+:mod:`.curves`).
 """
 
 import numpy as np

@@ -262,6 +262,13 @@ class AuditBrowser(widgets.VBox):
         runs (the kernel stays free); Stop keeps the images done so far.
         ``audit_kwargs`` go to :func:`cnnwidgets.audit`; :meth:`wait`
         blocks until the result is shown.
+
+        Raises
+        ------
+        NotAClassifierError, InvalidTargetError, ClassNotFoundError
+            What the audit is to explain does not fit the model (checked
+            before the thread starts), e.g. ``class_index="predicted"`` on a
+            segmentation model (pass a target: see :func:`cnnwidgets.audit`).
         """
         browser = cls()
         browser.start(model, data, **audit_kwargs)
@@ -271,6 +278,7 @@ class AuditBrowser(widgets.VBox):
         """Run an audit in the background and show its result here (see :meth:`run`)."""
         from ...backend.audit import audit
 
+        _check_request(model, audit_kwargs)
         if self._job is not None and self._job.is_alive():
             raise InvalidParameterError("an audit is already running in this browser; stop() it first")
         self._cancel = threading.Event()
@@ -327,3 +335,20 @@ class AuditBrowser(widgets.VBox):
 
         return save_png(self.snapshot(), path)
 
+
+
+
+def _check_request(model, audit_kwargs):
+    """Check the model and what the audit is to explain now, so a bad request raises here, not on the thread.
+
+    The backend's own check (:class:`~cnnwidgets.backend.audit.targets.AuditTargets`): on a model that is
+    not a classifier the class rules ("predicted", "label") are refused with a message naming the targets
+    to pass instead.
+    """
+    from ...backend import Inspector
+    from ...backend.audit.targets import AuditTargets
+
+    inspector = Inspector.for_model(model, class_names=audit_kwargs.get("class_names"),
+                                    preprocess=audit_kwargs.get("preprocess"),
+                                    output_kinds=audit_kwargs.get("output_kinds"))
+    AuditTargets.check(inspector, audit_kwargs.get("class_index", "predicted"))

@@ -7,6 +7,8 @@
   line, progress bar, worker, snapshot), and input checks.
 - :mod:`.traits`: array and image traits, colormap and class validation.
 - :mod:`.targets`: what is explained on any model (output, class, region, value sign).
+- :mod:`.target_panel`: the view that chooses the target (output picker, mask with click/paint/box,
+  value readout with sign), on the owner's target traits; :mod:`.value_rows` its value list.
 - :mod:`.charts`: the class-score bar chart.
 - :mod:`.thumbnails`: the clickable strip of input images.
 - :mod:`.style`: colours and visibility helpers.

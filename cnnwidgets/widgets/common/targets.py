@@ -15,7 +15,9 @@ The meaning of ``class_index`` follows the selected output's kind
 * ``"map"``: a channel of the dense output (``None``: the class predicted
   over the largest area, the first channel, taken for background, only when
   no other class is predicted anywhere). The region explained is
-  ``region`` if set, else every pixel predicted as that class.
+  ``region`` if set, else every pixel predicted as that class. A map with
+  one channel (a sigmoid foreground) has one class, 0, predicted where the
+  mask is 1.
 * ``"values"``: an entry of the regression vector (``None``: the first).
 """
 
@@ -99,6 +101,8 @@ class RequestedTarget(RequestedClass):
             return self.region
         if self.predicted_mask is None or self.target is None:
             return None
+        if self.inspector.class_count(self.output_index) == 1:  # one channel: its pixels are the mask's 1s
+            return self.predicted_mask == 1
         return self.predicted_mask == self.target
 
     @property
@@ -216,7 +220,7 @@ class RequestedTarget(RequestedClass):
         mask = predicted = probabilities = None
         if self.output_kind == "map":
             mask = self.inspector.predicted_mask(image, self.output_index)
-            predicted = default_map_class(mask, values.shape[-1])
+            predicted = default_map_class(mask, values.shape[-1]) if values.shape[-1] > 1 else 0
         elif self.output_kind == "classes":
             probabilities = values
             predicted = int(np.argmax(values))

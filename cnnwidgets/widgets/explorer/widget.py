@@ -16,7 +16,10 @@ What is linked
   LayerBrowser (the class highlighted in its chart), the OcclusionPainter and
   the SaliencyOverlay, which all mean the same by it: picking a class in one
   tab picks it in the others. A new image resets it to ``None``, the
-  predicted class (:attr:`Explorer.predicted_class`).
+  predicted class (:attr:`Explorer.predicted_class`). On a model that is not
+  a classifier (segmentation, regression, several outputs), :attr:`Explorer.output`
+  says which output ``class_index`` belongs to, linked the same way, as is
+  ``value_sign`` (a painted ``region`` is not linked).
 * **The layer.** :attr:`Explorer.layer` is linked with ``LayerBrowser.layer``
   and ``FilterGrid.layer``; ``SaliencyOverlay.layer`` (the Grad-CAM layer)
   follows whenever the layer has spatial ``(H, W, C)`` output and keeps its
@@ -25,6 +28,9 @@ What is linked
 The LayerBrowser tab is built at once; the other three are built the first
 time they are shown (or their attribute is read), so a Voila app starts
 with one tab's work. A built tab keeps following the links while hidden.
+On a model that is not a classifier the Occlusion and Saliency tabs are
+built only from widget classes that take targets (an ``output`` trait);
+otherwise the tab says why it cannot be shown and the others work.
 """
 
 import html
@@ -34,12 +40,13 @@ import ipywidgets as widgets
 import numpy as np
 import traitlets
 
-from ...errors import CNNWidgetsError, InvalidImageError
+from ...errors import CNNWidgetsError, InvalidImageError, NotAClassifierError
 from ...render import stack_panels, text_rgba
 from ...render.architecture import format_shape
 from ..common.thumbnails import ThumbnailStrip
 from ..common.style import ERROR
-from ..common.traits import ImageArrayTrait, RequestedClass
+from ..common.targets import RequestedTarget
+from ..common.traits import ImageArrayTrait
 from ..common.widget import InspectorWidget, image_batch, is_embedded_digits_model, name_digits_classes
 
 __all__ = ["Explorer", "TABS", "TAB_TITLES"]
@@ -51,7 +58,7 @@ TAB_TITLES = {"layers": "Layers", "filters": "Filters", "occlusion": "Occlusion"
 _WHITE = (255, 255, 255, 255)
 
 
-class Explorer(RequestedClass, InspectorWidget):
+class Explorer(RequestedTarget, InspectorWidget):
     """LayerBrowser, FilterGrid, OcclusionPainter and SaliencyOverlay on one model, linked.
 
     A strip of thumbnails at the top picks the image every tab shows; the
@@ -62,7 +69,9 @@ class Explorer(RequestedClass, InspectorWidget):
     Parameters
     ----------
     model : keras.Model or Inspector
-        The classifier.
+        The model: a classifier, or a segmentation, regression or
+        several-output model (see ``output_kinds``; its Occlusion and
+        Saliency tabs need target-aware widgets, see the module notes).
     images : array_like, optional
         ``(N, H, W, C)`` images (``(N, H, W)`` for a grayscale model) in the
         model's display range (0-255 unless the inspector says otherwise).
@@ -96,8 +105,11 @@ class Explorer(RequestedClass, InspectorWidget):
         The class the tabs highlight, watch and explain (linked with every
         tab's ``class_index``); ``None`` for the predicted class, to which a
         new image resets it.
-    predicted_class : int
-        Read-only: the class predicted for :attr:`image`.
+    predicted_class : int or None
+        Read-only: the class predicted for :attr:`image` (in :attr:`output`).
+    output : str
+        The output ``class_index`` belongs to (linked with the tabs that have
+        one); the first by default.
     layer : str
         Path of the layer (a name or a path may be set; it is normalized to
         the path), linked with the LayerBrowser's and the FilterGrid's.
@@ -119,7 +131,7 @@ class Explorer(RequestedClass, InspectorWidget):
 
     image_index = traitlets.Int(0, help="index into images; -1 for the LayerBrowser's uploaded or drawn input")
     image = ImageArrayTrait(help="the image every tab shows; setting it shows it in every tab")
-    # class_index (None: the predicted class) and the read-only predicted_class come from RequestedClass.
+    # output, class_index (None: the predicted class) and the read-only predicted_class come from RequestedTarget.
     layer = traitlets.Unicode(help="path of the layer shown by the layer, filter and (spatial layers) saliency tabs")
     tab = traitlets.Enum(TABS, default_value="layers", help="the tab shown")
 
@@ -134,7 +146,6 @@ class Explorer(RequestedClass, InspectorWidget):
         self._links = []
         self._lock = threading.RLock()
         self._pushed_key = None
-        self._probabilities = None
         self._pushing = False
 
         self._build_header()
@@ -153,6 +164,7 @@ class Explorer(RequestedClass, InspectorWidget):
         self.observe(self._on_layer, "layer")
         self.observe(self._on_tab, "tab")
         self.observe(self._describe, ["image_index", "class_index", "layer"])
+        self.observe(self._on_output, "output")
         traitlets.link((self.tabs, "selected_index"), (self, "tab"),
                        transform=(lambda i: TABS[i or 0], TABS.index))
         self.thumbnails.select(self.image_index if self.image_index >= 0 else None)
@@ -191,9 +203,7 @@ class Explorer(RequestedClass, InspectorWidget):
             self._pushing = False
 
     def _predict(self, image):
-        self._probabilities = self.inspector.predict(image)
-        self.set_trait("probabilities", self._probabilities)
-        self.set_trait("predicted_class", int(np.argmax(self._probabilities)))
+        self._update_prediction(image)
         return self.predicted_class
 
     # ================================================================ traits
@@ -217,10 +227,13 @@ class Explorer(RequestedClass, InspectorWidget):
     # ================================================================= header
     def _build_header(self):
         insp = self.inspector
+        if insp.is_classifier:
+            outputs = f"{insp.num_classes} classes"
+        else:
+            outputs = ", ".join(f"{name} ({kind})" for name, kind in zip(insp.output_names, insp.output_kinds))
         self._title = widgets.HTML(
             f"<b>{html.escape(insp.model.name)}</b> · input {format_shape(insp.input_shape)} → "
-            f"{insp.num_classes} classes · "
-            f"{len(self.images)} images: pick one, every tab shows it"
+            f"{html.escape(outputs)} · {len(self.images)} images: pick one, every tab shows it"
         )
         self.thumbnails = ThumbnailStrip(self.images, insp.input_range, thumb=40, width=self._width - 100)
         self.thumbnails.on_pick(self._thumbnail_picked)
@@ -248,22 +261,42 @@ class Explorer(RequestedClass, InspectorWidget):
         self.image_index = (start + step) % len(self.images)
 
     def _describe(self, change=None):
-        names = [self.inspector.class_name(i) for i in range(self.inspector.num_classes)]
+        names = self.output_class_names
         if self.image_index >= 0:
             where = f"image {self.image_index}"
             if self.labels is not None:
-                where += f" · label <b>{html.escape(names[int(self.labels[self.image_index])])}</b>"
+                where += f" · label <b>{html.escape(self._label_text(self.labels[self.image_index]))}</b>"
         else:
             where = "the Layers tab's own input (upload or drawing)"
         predicted = ""
-        if self.predicted_class is not None:
-            p = self._probabilities[self.predicted_class]
+        if self.output_kind == "classes" and self.predicted_class is not None:
+            p = self.probabilities[self.predicted_class]
             predicted = f" · predicted <b>{html.escape(names[self.predicted_class])}</b> ({p:.0%})"
-        explained = "the predicted class" if self.class_index is None else f"<b>{html.escape(names[self.class_index])}</b>"
+        elif self.output_kind == "map" and self.predicted_mask is not None:
+            share = float(np.mean(self.predicted_mask == self.predicted_class))
+            predicted = f" · predicted <b>{html.escape(names[self.predicted_class])}</b> over {share:.0%} of the map"
+        elif self.output_kind == "values" and self.output_values is not None:
+            shown = ", ".join(f"{n} {float(v):.3g}" for n, v in zip(names[:4], self.output_values[:4]))
+            predicted = f" · values {html.escape(shown)}"
+        output = "" if len(self.inspector.output_names) == 1 else f"output <b>{html.escape(self.output)}</b> · "
+        if self.class_index is None:
+            explained = "the first value" if self.output_kind == "values" else "the predicted class"
+        else:
+            explained = f"<b>{html.escape(names[self.class_index])}</b>"
         self.caption.value = (
-            f"<span style='font-size:13px'>{where}{predicted} · class explained: "
+            f"<span style='font-size:13px'>{where}{predicted} · {output}class explained: "
             f"{explained} · layer <b>{html.escape(self.layer)}</b></span>"
         )
+
+    def _label_text(self, label):
+        """A label as text: a class name where the first output holds classes, else its values or shape."""
+        label = np.asarray(label)
+        if label.ndim == 0 and self.inspector.output_kinds[0] != "values" and float(label).is_integer():
+            names = self.inspector.output_class_names(0)
+            return names[int(label)] if 0 <= int(label) < len(names) else str(int(label))
+        if label.size <= 4 and np.issubdtype(label.dtype, np.number):
+            return ", ".join(f"{float(v):.3g}" for v in label.ravel())
+        return f"array {format_shape(label.shape)}"
 
     # ================================================================== tabs
     @property
@@ -336,7 +369,7 @@ class Explorer(RequestedClass, InspectorWidget):
         self.set_trait("layer", browser.layer)
         self._link((self, "image_index"), (browser, "image_index"))
         self._link((self, "layer"), (browser, "layer"))
-        self._link((self, "class_index"), (browser, "class_index"))
+        self._link_target(browser)
         # An upload or a drawing replaces the LayerBrowser's input (image_index -1): the
         # other tabs follow. These observers run after the LayerBrowser's own ones.
         browser.upload.observe(self._browser_input_changed, "value")
@@ -355,17 +388,42 @@ class Explorer(RequestedClass, InspectorWidget):
     def _build_occlusion_painter(self):
         from .. import OcclusionPainter
 
+        self._require_targets(OcclusionPainter, "Occlusion")
         painter = OcclusionPainter(self.inspector, self.image, class_index=self.class_index)
-        self._link((self, "class_index"), (painter, "class_index"))
+        self._link_target(painter)
         return painter
 
     def _build_saliency_overlay(self):
         from .. import SaliencyOverlay
 
+        self._require_targets(SaliencyOverlay, "Saliency")
         overlay = SaliencyOverlay(self.inspector, self.image, class_index=self.class_index,
                                   layer=self._spatial_layer(self.layer, None))
-        self._link((self, "class_index"), (overlay, "class_index"))
+        self._link_target(overlay)
         return overlay
+
+    def _require_targets(self, widget_class, title):
+        """On a model that is not a classifier, refuse a tab whose widget takes only classes."""
+        if not self.inspector.is_classifier and "output" not in widget_class.class_trait_names():
+            raise NotAClassifierError(
+                f"the {title} tab explains a class, and this {widget_class.__name__} takes only classifiers; the "
+                f"model's outputs are {', '.join(f'{n} ({k})' for n, k in zip(self.inspector.output_names, self.inspector.output_kinds))}. "
+                "The Layers and Filters tabs work on it; explain with insp.explain(image, method, "
+                "cw.targets.Region/Value/Output(...)) meanwhile"
+            )
+
+    def _link_target(self, widget):
+        """Link the class with ``widget``, and where it has them, the output and the value sign.
+
+        (A painted ``region`` is an array, which ``link`` cannot compare; it is not linked.)
+        """
+        if widget.has_trait("output"):
+            widget.output = self.output  # before class_index: a new output resets the class
+            self._link((self, "output"), (widget, "output"))
+        self._link((self, "class_index"), (widget, "class_index"))
+        if widget.has_trait("value_sign"):
+            widget.value_sign = self.value_sign
+            self._link((self, "value_sign"), (widget, "value_sign"))
 
     def _spatial_layer(self, path, default):
         """``path`` if Grad-CAM can use it, else ``default``."""
@@ -409,6 +467,11 @@ class Explorer(RequestedClass, InspectorWidget):
             if widget is not None:
                 widget.image = image
         self.class_index = None  # a new image: the predicted class
+        self._describe()
+
+    def _on_output(self, change):
+        """Another output: its prediction for the image shown (the class was reset to the predicted one)."""
+        self._predict(self.image)
         self._describe()
 
     def _on_layer(self, change):
@@ -455,10 +518,14 @@ class Explorer(RequestedClass, InspectorWidget):
     def snapshot(self):
         """The shown tab as one uint8 RGBA array, under a line naming the image, class and layer."""
         widget = self.widget()
-        names = self.inspector.class_name
+        names = self.output_class_names
+
+        def name(index):
+            return "-" if index is None else names[index]
+
         where = f"image {self.image_index}" if self.image_index >= 0 else "uploaded/drawn input"
         line = (f"{self.inspector.model.name} · {TAB_TITLES[self.tab]} · {where} · "
-                f"predicted {names(self.predicted_class)} · class {names(self.target)} · layer {self.layer}")
+                f"predicted {name(self.predicted_class)} · class {name(self.target)} · layer {self.layer}")
         body = widget.snapshot()
         return stack_panels([text_rgba(line, height=16), body], axis=0, gap=6, background=_WHITE)
 

@@ -4,7 +4,8 @@ from ...errors import CNNWidgetsError, LayerNotFoundError
 from ...render.filters import filter_stack
 
 __all__ = [
-    "kernel_layout", "layer_filters", "is_colour_layer", "is_output", "filter_count", "layer_options", "usable_record",
+    "kernel_layout", "layer_filters", "is_colour_layer", "is_output", "filter_count",
+    "layer_options", "usable_record",
 ]
 
 _DEPTHWISE_TYPES = ("DepthwiseConv2D", "SeparableConv2D")
@@ -44,8 +45,12 @@ def is_colour_layer(inspector, record, stack):
 
 
 def is_output(inspector, record):
-    """True for the layer that produces the class scores."""
-    return record.path == inspector.output_layer.path
+    """True for the layer that produces a classifier's class scores (maximize mode: one tile per class).
+
+    Always False on other models (segmentation, regression, several outputs):
+    their output layers are shown as the layers they are.
+    """
+    return inspector.is_classifier and record.path == inspector.output_layer.path
 
 
 def filter_count(inspector, record):
@@ -62,14 +67,14 @@ def layer_options(inspector, include_output):
     Parameters
     ----------
     include_output : bool
-        Also offer the output layer (maximize mode: one tile per class).
+        Also offer a classifier's output layer (maximize mode: one tile per class).
     """
     options = []
     for record in inspector.conv_layers:
         channels = (record.output_shape or (None,))[-1]
         indent = "\u2003" * record.depth
         options.append((f"{indent}{record.path}  ({record.type}, {channels} filters)", record.path))
-    if include_output:
+    if include_output and inspector.is_classifier:
         output = inspector.output_layer
         if output.path not in [path for _, path in options]:
             options.append((f"{output.path}  (output: {inspector.num_classes} classes)", output.path))
@@ -79,15 +84,17 @@ def layer_options(inspector, include_output):
 def usable_record(inspector, layer, mode):
     """Resolve ``layer`` for ``mode``; return ``(record, None)`` or ``(None, message)``.
 
-    Weights mode needs a convolution layer; maximize mode also accepts the
-    output layer. Anything else (e.g. a pooling layer linked from a
+    Weights mode needs a convolution layer; maximize mode also accepts a
+    classifier's output layer. Anything else (e.g. a pooling layer linked from a
     :class:`~cnnwidgets.LayerBrowser`) gives a message saying what to pick.
     """
     if layer is None:
-        return None, (
-            "this model has no convolution layer; choose 'What excites it' to see what each class responds to"
-            if mode == "weights" else "choose a layer"
-        )
+        if mode != "weights":
+            return None, "choose a layer"
+        if inspector.is_classifier:
+            return None, ("this model has no convolution layer; choose 'What excites it' to see what each class "
+                          "responds to")
+        return None, "this model has no convolution layer, so there are no filters to show"
     try:
         record = inspector.layer(layer)
     except CNNWidgetsError as exc:

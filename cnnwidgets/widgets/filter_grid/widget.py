@@ -215,7 +215,7 @@ class FilterGrid(FilterGridControls, InspectorWidget):
         convs = self.inspector.conv_layers
         if convs:
             return convs[0].path
-        return self.inspector.output_layer.path if self.mode == "maximize" else None
+        return self.inspector.output_layer.path if self.mode == "maximize" and self.inspector.is_classifier else None
 
     @validate("layer")
     def _validate_layer(self, proposal):

@@ -14,12 +14,14 @@ import re
 from collections import defaultdict
 
 import ipywidgets as widgets
+import numpy as np
 
 from ...render.architecture import DiagramNode, format_count, format_shape, layout_diagram, render_diagram
 from ..common.canvas import OverlayCanvas
 from ..common.style import as_card
 
-__all__ = ["ArchitectureDiagram", "build_diagram_nodes", "name_group_key", "INPUT_KEY", "GROUP_PREFIX"]
+__all__ = ["ArchitectureDiagram", "build_diagram_nodes", "output_heads", "model_title", "name_group_key", "INPUT_KEY",
+           "GROUP_PREFIX"]
 
 #: Key of the input block (not a layer; clicking it does nothing).
 INPUT_KEY = "__input__"
@@ -57,7 +59,39 @@ def _short_label(name, prefix):
     return name
 
 
-def build_diagram_nodes(records, input_shape=None, expanded=(), group_threshold=24, min_group=2):
+def model_title(inspector, outputs):
+    """The diagram's title: name, layers, parameters (trainable ones when fewer), input and ``outputs`` (text)."""
+    records = inspector.layers
+    total = sum(r.param_count for r in records if r.depth == 0)
+    try:
+        trainable = sum(int(np.prod(w.shape)) for w in inspector.model.trainable_weights)
+    except Exception:
+        trainable = None
+    train = f" ({trainable:,} trainable)" if trainable is not None and trainable != total else ""
+    return (f"{inspector.model.name} · {len(records)} layers · {total:,} parameters{train} · "
+            f"input {format_shape(inspector.input_shape)} → {outputs}")
+
+
+def output_heads(inspector):
+    """``{layer path: "output · kind"}`` for the layers that produce the model's outputs.
+
+    With several outputs the label numbers the output from 1 (``"out 2 · values"``).
+    """
+    graph = inspector.graph
+    if graph is None:
+        return {}
+    several = len(graph.final_layers) > 1
+    heads = {}
+    for index, (layer, kind) in enumerate(zip(graph.final_layers, inspector.output_kinds)):
+        for record in inspector.layers:
+            if record.layer is layer:
+                label = f"out {index + 1} · {kind}" if several else f"output · {kind}"
+                heads[record.path] = f"{heads[record.path]}, {label}" if record.path in heads else label
+                break
+    return heads
+
+
+def build_diagram_nodes(records, input_shape=None, expanded=(), group_threshold=24, min_group=2, heads=None):
     """The diagram tree of a model.
 
     Parameters
@@ -72,6 +106,9 @@ def build_diagram_nodes(records, input_shape=None, expanded=(), group_threshold=
         Group runs of same-prefix layers only in containers with more layers than this.
     min_group : int
         Shortest run that becomes a group.
+    heads : dict, optional
+        ``{layer path: label}`` of the output heads (see :func:`output_heads`):
+        those blocks, and the collapsed groups holding them, are marked.
 
     Returns
     -------
@@ -82,6 +119,7 @@ def build_diagram_nodes(records, input_shape=None, expanded=(), group_threshold=
         nested model's own output, or a name group's last layer.
     """
     expanded = set(expanded)
+    heads = dict(heads or {})
     children = defaultdict(list)
     for record in records:
         children[record.parent].append(record)
@@ -95,18 +133,23 @@ def build_diagram_nodes(records, input_shape=None, expanded=(), group_threshold=
             out.extend(members(child))
         return out
 
+    def group_head(paths):
+        return ", ".join(heads[p] for p in paths if p in heads)
+
     def layer_node(record, prefix=None):
         if record.is_model:
             kids = container(record.path, record.name)
-            groups[record.path] = (record.path, members(record))
+            inside = members(record)
+            groups[record.path] = (record.path, inside)
             return DiagramNode(
                 key=record.path, label=_short_label(record.name, prefix), type=record.type,
                 output_shape=record.output_shape, param_count=record.param_count, children=tuple(kids),
-                expanded=record.path in expanded, layer_count=len(members(record)) - 1,
+                expanded=record.path in expanded, layer_count=len(inside) - 1,
+                head="" if record.path in expanded else group_head(inside),
             )
         return DiagramNode(
             key=record.path, label=_short_label(record.name, prefix), type=record.type,
-            output_shape=record.output_shape, param_count=record.param_count,
+            output_shape=record.output_shape, param_count=record.param_count, head=heads.get(record.path, ""),
         )
 
     def container(parent, parent_name=None):
@@ -135,6 +178,7 @@ def build_diagram_nodes(records, input_shape=None, expanded=(), group_threshold=
                     key=group_key, label=key, type="Group", output_shape=run[-1].output_shape,
                     param_count=sum(r.param_count for r in run), children=kids,
                     expanded=group_key in expanded, layer_count=len(run),
+                    head="" if group_key in expanded else group_head([r.path for r in run]),
                 )
             )
             index = end
@@ -177,6 +221,8 @@ class ArchitectureDiagram:
         self.width = int(width)
         self.title = title
         self.records = inspector.layers
+        #: ``{layer path: label}`` of the layers producing the model's outputs (marked in the diagram).
+        self.heads = output_heads(inspector)
         self.expanded = set()
         self._revealed = set()  # expanded only to show the selection: collapsed when it leaves
         self.selected = None
@@ -209,7 +255,7 @@ class ArchitectureDiagram:
     # ---------------------------------------------------------------- state
     def nodes(self):
         """The current :class:`DiagramNode` tree (input block first)."""
-        nodes, _ = build_diagram_nodes(self.records, self.inspector.input_shape, self.expanded)
+        nodes, _ = build_diagram_nodes(self.records, self.inspector.input_shape, self.expanded, heads=self.heads)
         return nodes
 
     def render(self):
@@ -342,4 +388,6 @@ def describe_node(node):
     else:
         what = node.type
     name = node.label if node.type == "Group" else node.key
-    return f"{name} · {what} · output {format_shape(node.output_shape)} · {format_count(node.param_count)} params"
+    head = f" · {node.head}" if node.head else ""
+    return (f"{name} · {what} · output {format_shape(node.output_shape)} · {format_count(node.param_count)} "
+            f"params{head}")

@@ -22,6 +22,9 @@ __all__ = [
     "uploaded_files",
     "convert_upload",
     "mnist_style",
+    "drawn_image",
+    "placeholder_image",
+    "describe_label",
     "MAX_UPLOAD_BYTES",
     "MIN_UPLOAD_SIDE",
 ]
@@ -274,3 +277,47 @@ def convert_upload(name, data, input_shape, invert_light_background=False):
         steps.append("inverted (dark on light → light on dark, like MNIST)")
     description = f"uploaded {name}: " + ("; ".join(steps) if steps else f"used as is ({size[1]}×{size[0]} {colour})")
     return image, description
+
+
+def placeholder_image(inspector):
+    """Smooth random colour blobs (fine noise on top): a stand-in input with some structure, in the display range."""
+    low, high = inspector.input_range
+    height, width, channels = (d or 224 for d in inspector.input_shape)
+    rng = np.random.default_rng(0)
+    coarse = rng.uniform(0, 255, (6, 6, 3)).astype(np.uint8)
+    smooth = np.asarray(Image.fromarray(coarse, "RGB").resize((width, height), Image.BICUBIC), np.float32)
+    smooth = smooth[..., :channels] if channels <= 3 else np.repeat(smooth[..., :1], channels, axis=-1)
+    image = np.clip(smooth + rng.normal(0, 12, smooth.shape), 0, 255) / 255.0
+    return (low + image * (high - low)).astype(np.float32)
+
+
+def describe_label(inspector, label):
+    """A label as text: a class name where the first output holds classes, else a few values, or its shape."""
+    label = np.asarray(label)
+    if label.ndim == 0 and inspector.output_kinds[0] != "values" and float(label).is_integer():
+        names = inspector.output_class_names(0)
+        index = int(label)
+        return names[index] if 0 <= index < len(names) else str(index)
+    if label.size <= 4 and np.issubdtype(label.dtype, np.number):
+        return ", ".join(f"{float(v):.3g}" for v in label.ravel())
+    return "array " + "×".join(str(d) for d in label.shape)
+
+
+def drawn_image(inspector, strokes):
+    """``(image, note)``: the pad's strokes (uint8 ``(S, S)``) as a model input in the display range.
+
+    A 28x28 model gets the MNIST treatment (:func:`mnist_style`); other sizes
+    a plain resize.
+    """
+    from ...render import resize_rgba
+
+    height, width, _ = inspector.input_shape
+    if (height, width) == (28, 28):
+        image = mnist_style(strokes)
+        note = "drawing: fitted into 20×20 and centred by mass in 28×28, like MNIST"
+    else:
+        size = (height or strokes.shape[0], width or strokes.shape[1])
+        image = resize_rgba(np.repeat(strokes[..., None], 4, axis=-1), size)[..., 0]
+        note = f"drawing: resized to {size[1]}×{size[0]}"
+    low, high = inspector.input_range
+    return low + image.astype(np.float32) / 255.0 * (high - low), note

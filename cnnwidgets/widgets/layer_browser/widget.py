@@ -17,7 +17,10 @@ What it shows
   colormap, shared or per-channel normalization, channel order or most active
   first, pages of ``page_size`` tiles. Point at a tile to read values, click
   it to enlarge it. A vector layer is drawn as bars (or coloured cells).
-* The top classes (bqplot bars).
+* Every output head of the model: a classifier's top classes (bqplot bars);
+  on a segmentation, regression or several-output model one card per output
+  (top classes, regression values, or the predicted mask with a score map
+  per class). The diagram marks the layers that produce the outputs.
 
 What a layer switch sends to the browser
 ----------------------------------------
@@ -42,14 +45,15 @@ from ...render.architecture import format_shape
 from ...render.feature_maps import CHANNEL_ORDERS, FEATURE_NORMALIZATIONS, page_count
 from ...render.png import encode_png_fast
 from ..common.canvas import ImageCanvas, drawing
-from ..common.charts import ClassScoresChart
 from ..common.style import TEXT_MUTED, WARNING, stylesheet
 from ..common.thumbnails import ThumbnailStrip, display_rgba
-from ..common.traits import ImageArrayTrait, RequestedClass, checked_colormap
+from ..common.targets import RequestedTarget
+from ..common.traits import ImageArrayTrait, checked_colormap
 from ..common.widget import InspectorWidget, image_batch, is_embedded_digits_model, name_digits_classes
-from .architecture import ArchitectureDiagram, describe_node
+from .architecture import ArchitectureDiagram, describe_node, model_title
 from .compute import compute_maps_frame, layer_kind, layer_width
-from .inputs import DrawingPad, convert_upload, mnist_style, uploaded_files
+from .heads import OutputHeadsView, describe_outputs, read_heads
+from .inputs import DrawingPad, convert_upload, describe_label, drawn_image, placeholder_image, uploaded_files
 from .maps import FeatureMapsView
 
 __all__ = ["LayerBrowser"]
@@ -59,13 +63,15 @@ _DIAGRAM_HINT = (f"<span style='color:{TEXT_MUTED}'>click a block to see its fea
                  "a band's header collapses); point at a block for details</span>")
 
 
-class LayerBrowser(RequestedClass, InspectorWidget):
+class LayerBrowser(RequestedTarget, InspectorWidget):
     """The model's structure and every layer's feature maps, live.
 
     Parameters
     ----------
     model : keras.Model or Inspector
-        The model (Sequential or functional, nested models included).
+        The model (Sequential or functional, nested models included): a
+        classifier, or any model with one image input and class, value or
+        dense-map outputs (see ``output_kinds``).
     images : array_like, optional
         ``(N, H, W, C)`` (or ``(N, H, W)`` for grayscale) images in the
         model's display range (0-255 unless the inspector says otherwise),
@@ -86,6 +92,9 @@ class LayerBrowser(RequestedClass, InspectorWidget):
         Most activation values drawn per page (bigger maps are block-averaged).
     width : int
         Overall width in pixels.
+    output_kinds : str, sequence or dict, optional
+        What each output holds ("classes", "values" or "map"), passed to the
+        inspector; guessed when not given (see :class:`~cnnwidgets.Inspector`).
 
     Traits
     ------
@@ -99,11 +108,19 @@ class LayerBrowser(RequestedClass, InspectorWidget):
         The shown input (read-only float32 ``(H, W, C)`` in the display
         range). Setting it shows that image (as :meth:`set_image`), so it can
         be ``link``-ed with other widgets' ``image``.
+    output : str
+        The output head whose class (value, map channel) is highlighted; the
+        first by default. Every head is shown whatever it is.
     class_index : int or None
-        The class highlighted in the prediction chart; ``None`` (default)
-        for the predicted class. An index or a class name may be set.
-    predicted_class : int
-        Read-only: the predicted class of the shown input.
+        The class highlighted in that head (its chart bar, value row or score
+        map); ``None`` (default) for the predicted class. An index or a
+        class name may be set.
+    predicted_class : int or None
+        Read-only: the predicted class of the shown input in that head
+        (on a map, the class predicted over the largest area; None for values).
+    output_values, predicted_mask, probabilities : numpy.ndarray or None
+        Read-only: that head's output for the shown input (see
+        :class:`~cnnwidgets.widgets.common.targets.RequestedTarget`).
     colormap : str
         Any matplotlib colormap name.
     normalization : {"shared", "per-channel"}
@@ -119,7 +136,10 @@ class LayerBrowser(RequestedClass, InspectorWidget):
         The shared backend (``Inspector.for_model(model)``).
     diagram : ArchitectureDiagram
     maps : FeatureMapsView
-    chart : ClassScoresChart
+    heads : OutputHeadsView
+        One card per output (on a classifier, its chart sits beside the maps).
+    chart : ClassScoresChart or None
+        The first classes head's chart (the classifier's prediction chart).
     thumbnails : ThumbnailStrip or None
     pad : DrawingPad or None
     upload : ipywidgets.FileUpload
@@ -128,8 +148,8 @@ class LayerBrowser(RequestedClass, InspectorWidget):
     layer = traitlets.Unicode(help="selected layer path")
     image_index = traitlets.Int(-1, help="index into images; -1 for an uploaded, drawn or pushed image")
     image = ImageArrayTrait(help="the shown input; set it to show another image")
-    # class_index (highlighted in the chart; None: the predicted class) and the read-only
-    # predicted_class come from RequestedClass.
+    # output, class_index (highlighted in that head; None: the predicted class) and the read-only
+    # predicted_class, probabilities, output_values and predicted_mask come from RequestedTarget.
     colormap = traitlets.Unicode("viridis", help="matplotlib colormap of the feature maps")
     normalization = traitlets.Enum(FEATURE_NORMALIZATIONS, default_value="shared")
     channel_order = traitlets.Enum(CHANNEL_ORDERS, default_value="channel")
@@ -154,8 +174,8 @@ class LayerBrowser(RequestedClass, InspectorWidget):
         self._image_caption = ""
         self._input_note = self._images_note = images_note
         self._drawn_input = None
-        self._probabilities = None
         self.frame = None
+        self._heads, self._head_image = [], None
 
         self._build(int(width))
         self.layer = self.records[self._default_layer_index()].path if layer is None else layer
@@ -168,12 +188,14 @@ class LayerBrowser(RequestedClass, InspectorWidget):
         self.observe(self._on_image_index, "image_index")
         self.observe(self._on_view, ["colormap", "normalization", "channel_order", "page", "channel"])
         self.observe(self._on_colormap, "colormap")
+        # (after RequestedTarget's own observer of output, which resets class_index and output_kind)
+        self.observe(self._on_target, ["output", "class_index"])
         self.diagram.select(self.layer)
         self._describe_layer()
         if len(self.images):
             self.image_index = 0
         else:
-            self._set_image(self._placeholder_image(), "random image (no images given)", note=images_note)
+            self._set_image(placeholder_image(self.inspector), "random image (no images given)", note=images_note)
         self._ready = True
         self._refresh()
 
@@ -192,19 +214,6 @@ class LayerBrowser(RequestedClass, InspectorWidget):
         array, labels = image_batch(insp, images, labels)
         return array, labels, f"{len(array)} images: click one, or upload a picture"
 
-    def _placeholder_image(self):
-        """Smooth random colour blobs (fine noise on top): a stand-in input with some structure."""
-        from PIL import Image
-
-        low, high = self.inspector.input_range
-        height, width, channels = (d or 224 for d in self.inspector.input_shape)
-        rng = np.random.default_rng(0)
-        coarse = rng.uniform(0, 255, (6, 6, 3)).astype(np.uint8)
-        smooth = np.asarray(Image.fromarray(coarse, "RGB").resize((width, height), Image.BICUBIC), np.float32)
-        smooth = smooth[..., :channels] if channels <= 3 else np.repeat(smooth[..., :1], channels, axis=-1)
-        image = np.clip(smooth + rng.normal(0, 12, smooth.shape), 0, 255) / 255.0
-        return (low + image * (high - low)).astype(np.float32)
-
     def _default_layer_index(self):
         for record in self.records:
             if record.is_conv:
@@ -214,21 +223,9 @@ class LayerBrowser(RequestedClass, InspectorWidget):
                 return record.index
         return 0
 
-    def _model_title(self):
-        insp = self.inspector
-        top = [r for r in self.records if r.depth == 0]
-        total = sum(r.param_count for r in top)
-        try:
-            trainable = sum(int(np.prod(w.shape)) for w in insp.model.trainable_weights)
-        except Exception:
-            trainable = None
-        train = f" ({trainable:,} trainable)" if trainable is not None and trainable != total else ""
-        return (f"{insp.model.name} · {len(self.records)} layers · {total:,} parameters{train} · "
-                f"input {format_shape(insp.input_shape)} → {insp.num_classes} classes")
-
     def _build(self, width):
         insp = self.inspector
-        self.diagram = ArchitectureDiagram(insp, width=width - 20, title=self._model_title())
+        self.diagram = ArchitectureDiagram(insp, width=width - 20, title=model_title(insp, describe_outputs(insp)))
         self.diagram.on_select(self._diagram_clicked)
         self.diagram.on_hover(self._diagram_hovered)
         self.diagram_hover = widgets.HTML(_DIAGRAM_HINT, layout=widgets.Layout(min_height="1.4em"))
@@ -280,13 +277,22 @@ class LayerBrowser(RequestedClass, InspectorWidget):
         self.maps.previous_page.on_click(lambda _: self._step_page(-1))
         self.maps.next_page.on_click(lambda _: self._step_page(1))
 
-        self.chart = ClassScoresChart(top_k=min(5, insp.num_classes), width=280, height=200, title="Prediction")
-        right_column = widgets.VBox([self.maps.detail_widget, self.chart.figure],
-                                    layout=widgets.Layout(width="290px", flex="0 0 auto"))
+        self.heads = OutputHeadsView(insp)
+        self.heads.on_pick(self._head_picked)
+        charts = self.heads.charts
+        self.chart = charts[0] if charts else None
+        right = [self.maps.detail_widget]
+        below = []
+        if insp.is_classifier:  # the prediction chart beside the maps, as it always was
+            right.append(self.heads.widget)
+        else:
+            below = [widgets.HTML(f"<b>Outputs</b> <span style='color:{TEXT_MUTED}'>· what each head of the "
+                                  "model says about the input</span>"), self.heads.widget]
+        right_column = widgets.VBox(right, layout=widgets.Layout(width="290px", flex="0 0 auto"))
         body = widgets.HBox([left_column, self.maps.widget, right_column],
                             layout=widgets.Layout(align_items="flex-start"))
         self.children = [stylesheet(), self.diagram.widget, self.diagram_hover, layer_row, input_bar, body,
-                         widgets.HBox([self.status, self.progress])]
+                         *below, widgets.HBox([self.status, self.progress])]
         self.add_class("cnnwidgets-layer-browser")
 
     # ------------------------------------------------------------ validation
@@ -376,7 +382,7 @@ class LayerBrowser(RequestedClass, InspectorWidget):
             self.thumbnails.select(index if index >= 0 else None)
 
     def _show_sample(self, index):
-        label = "" if self.labels is None else f" · label {self.inspector.class_name(int(self.labels[index]))}"
+        label = "" if self.labels is None else f" · label {describe_label(self.inspector, self.labels[index])}"
         self._set_image(self.images[index], f"sample {index}{label}", note=self._images_note)
         if self.thumbnails is not None:
             self.thumbnails.select(index)
@@ -416,19 +422,8 @@ class LayerBrowser(RequestedClass, InspectorWidget):
     def _drawn(self, strokes):
         if not strokes.any():
             return
-        height, width, _ = self.inspector.input_shape
-        if (height, width) == (28, 28):
-            image = mnist_style(strokes)
-            note = "drawing: fitted into 20×20 and centred by mass in 28×28, like MNIST"
-        else:
-            from ...render import resize_rgba
-
-            size = (height or strokes.shape[0], width or strokes.shape[1])
-            rgba = np.repeat(strokes[..., None], 4, axis=-1)
-            image = resize_rgba(rgba, size)[..., 0]
-            note = f"drawing: resized to {size[1]}×{size[0]}"
-        low, high = self.inspector.input_range
-        self._set_image(low + image.astype(np.float32) / 255.0 * (high - low), "drawing", note=note)
+        image, note = drawn_image(self.inspector, strokes)
+        self._set_image(image, "drawing", note=note)
         self._set_index_quietly(-1)
         self._refresh()
 
@@ -485,6 +480,9 @@ class LayerBrowser(RequestedClass, InspectorWidget):
         if change.new not in dropdown.options:
             dropdown.options = list(dropdown.options) + [change.new]
         dropdown.value = change.new
+        if any(head.kind == "map" for head in self._heads):  # the score maps use the colormap too
+            with drawing():
+                self._draw_heads()
 
     def _on_view(self, change):
         self._refresh()
@@ -507,56 +505,70 @@ class LayerBrowser(RequestedClass, InspectorWidget):
         sizes = dict(width=self.maps.width, page_size=self.page_size, vector_page_size=self.vector_page_size,
                      max_values=self.max_values, detail_size=self.maps.detail_size)
 
+        new_input = key != self._drawn_input  # a layer or view change keeps the heads drawn
+
         def compute(cancel):
-            probabilities = inspector.predict(image)
+            heads = read_heads(inspector, image) if new_input else None
             if cancel.is_set():
                 raise JobCancelled("superseded")
             activations = inspector.activations(image, layer)
             if cancel.is_set():
                 raise JobCancelled("superseded")
             frame = compute_maps_frame(activations, layer, key[0], **view, **sizes)
-            return key, image, probabilities, frame
+            return key, image, heads, frame
 
         self._submit(compute, self._draw)
 
     def _draw(self, result):
-        key, image, probabilities, frame = result
-        with drawing():  # the maps, the preview and the chart change together
+        key, image, heads, frame = result
+        with drawing():  # the maps, the preview and the heads change together
             self.maps.draw(frame)
             self.frame = frame
             if key != self._drawn_input:
                 self.preview.show(display_rgba(image, self.inspector.input_range, 140))
                 self._drawn_input = key
-                self._probabilities = probabilities
-                predicted = int(np.argmax(probabilities))
-                names = [self.inspector.class_name(i) for i in range(self.inspector.num_classes)]
-                self.set_trait("probabilities", probabilities)
-                self.set_trait("predicted_class", predicted)
-                self._draw_chart()
-                self.preview_caption.value = (
-                    f"<small>{html.escape(key[1])}<br>predicted <b>{html.escape(names[predicted])}</b>"
-                    f" ({probabilities[predicted]:.0%})</small>"
-                )
+                self._heads, self._head_image = heads, display_rgba(image, self.inspector.input_range, 128)
+                self._set_prediction()
+                self._draw_heads()
+                lines = [f"{html.escape(head.name)}: <b>{html.escape(head.summary())}</b>" for head in heads]
+                if self.inspector.is_classifier:
+                    lines = [f"predicted <b>{html.escape(heads[0].summary())}</b>"]
+                self.preview_caption.value = f"<small>{html.escape(key[1])}<br>{'<br>'.join(lines)}</small>"
         self.show_message(self._input_note, "info")
 
     def _refresh_from_weights(self):
         self._refresh()
 
-    @traitlets.observe("class_index")
-    def _on_class_index(self, change):
-        with drawing():  # (the worker draws the chart too)
-            if self._probabilities is not None:
-                self._draw_chart()
+    @property
+    def output_heads(self):
+        """What every output says about the shown input: a list of :class:`~.heads.HeadFrame` (empty until drawn)."""
+        return list(self._heads)
 
-    def _draw_chart(self):
-        """The top classes, the predicted one in the title, :attr:`target` highlighted (and always shown)."""
-        probabilities, target, predicted = self._probabilities, self.target, self.predicted_class
-        names = [self.inspector.class_name(i) for i in range(self.inspector.num_classes)]
-        order = [int(i) for i in np.argsort(-probabilities, kind="stable")[: self.chart.top_k]]
-        if target not in order:
-            order[-1] = target
-        self.chart.update(probabilities, names, highlight=target, order=order)
-        self.chart.figure.title = f"Prediction: {names[predicted]} ({probabilities[predicted]:.0%})"
+    def _set_prediction(self):
+        """Fill the read-only target traits from the selected output's head."""
+        with self.hold_trait_notifications():
+            for name, value in self._heads[self.output_index].prediction_traits().items():
+                self.set_trait(name, value)
+
+    def _on_target(self, change):
+        """Another output (its prediction traits) or class: the heads redrawn."""
+        if self._heads:
+            with drawing():  # (the worker draws the heads too)
+                if change.name == "output":
+                    self._set_prediction()
+                self._draw_heads()
+
+    def _draw_heads(self):
+        """Every head; in the selected output, :attr:`target` highlighted (and always shown in a chart)."""
+        target = self.target if self.output_kind != "values" or self.class_index is not None else None
+        self.heads.draw(self._heads, self.output_index, target, self.colormap,
+                        mark_selected=len(self._heads) > 1, image_rgba=self._head_image)
+        self.heads.show_request(self.output_index, self.class_index)
+
+    def _head_picked(self, index, choice):
+        """A card's picker: highlight ``choice`` (None: the predicted one) in output ``index``."""
+        self.output = self.inspector.output_names[index]
+        self.class_index = choice
 
     # -------------------------------------------------------------- snapshot
     @property
@@ -568,13 +580,17 @@ class LayerBrowser(RequestedClass, InspectorWidget):
         panels = [self.preview.image, self.maps.composite()]
         if self.frame is not None and self.frame.detail is not None:
             panels.append(self.maps.detail.image)
-        panels.append(self.chart.snapshot())
+        if self.inspector.is_classifier:
+            panels.append(self.chart.snapshot())
         return panels
 
     def snapshot(self):
-        """What the widget shows: the diagram above the input, the maps, the enlarged tile and the chart."""
+        """What the widget shows: the diagram above the input, the maps, the enlarged tile and the output heads."""
         row = stack_panels(self._snapshot_panels(), axis=1, gap=12, background=_WHITE)
-        return stack_panels([self.diagram.canvas.composite(), row], axis=0, gap=12, background=_WHITE)
+        parts = [self.diagram.canvas.composite(), row]
+        if not self.inspector.is_classifier:
+            parts.append(self.heads.snapshot())
+        return stack_panels(parts, axis=0, gap=12, background=_WHITE)
 
     def sent_png_bytes(self):
         """Bytes of the PNGs a full redraw of the maps sends (grid and enlarged tile); for benchmarks."""

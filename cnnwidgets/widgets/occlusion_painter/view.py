@@ -3,7 +3,6 @@
 import html
 
 import ipywidgets as widgets
-import numpy as np
 import traitlets
 
 from ...backend.occlusion import FILLS
@@ -14,6 +13,7 @@ from ..common.charts import ClassScoresChart
 from ..common.style import CARD_PADDING, ERROR, SUCCESS, TEXT, card, stylesheet
 from .canvas import OcclusionCanvas
 from .geometry import display_factor
+from .outputs import class_order
 
 __all__ = ["OcclusionView", "COLORMAPS", "PREDICTED_ENTRY"]
 
@@ -29,6 +29,7 @@ class OcclusionView:
 
     def _build_controls(self, top_k):
         height, width = self.image.shape[:2]
+        self._build_target_controls()
         self.mode_buttons = widgets.ToggleButtons(
             options=[("Square", "square"), ("Paint", "paint")], value=self.mode,
             tooltips=["Drag a square over the image", "Paint an occluder of any shape"],
@@ -48,14 +49,15 @@ class OcclusionView:
         self.fill_dropdown = widgets.Dropdown(options=list(FILLS), value=self.fill, description="Fill",
                                               layout=widgets.Layout(width="150px"),
                                               style={"description_width": "30px"})
-        names = self._class_names()
         self.class_dropdown = widgets.Dropdown(
-            options=[("predicted class", PREDICTED_ENTRY)] + [(f"{i}: {n}" if n != str(i) else n, i) for i, n in enumerate(names)],
+            options=self._class_options(),
             value=PREDICTED_ENTRY if self.class_index is None else self.class_index, description="Watch", layout=widgets.Layout(width="230px"),
             style={"description_width": "45px"},
         )
-        self.chart = ClassScoresChart(top_k=top_k, width=340, height=260, title="Class scores (outline: uncovered)")
-        self.target_label = widgets.HTML(layout=widgets.Layout(width="340px", min_height="2.6em"))
+        # (narrower beside the target panel of a non-classifier, so the row fits a notebook's width)
+        chart_width = 340 if self.inspector.is_classifier else 250
+        self.chart = ClassScoresChart(top_k=top_k, width=chart_width, height=260, title="Class scores (outline: uncovered)")
+        self.target_label = widgets.HTML(layout=widgets.Layout(width=f"{chart_width}px", min_height="2.6em"))
         self.hover_label = widgets.HTML(layout=widgets.Layout(min_height="1.4em"))
         # how the last sweep / move ran: full or incremental inference, and the measured speed-up
         self.compute_label = widgets.HTML(layout=widgets.Layout(min_height="1.4em"))
@@ -119,15 +121,17 @@ class OcclusionView:
         self._image_column = widgets.VBox([self.canvas.widget, self.legend_box, self.hover_label],
                                           layout=widgets.Layout(grid_gap="4px", width=self.canvas.widget.layout.width,
                                                                 flex="0 0 auto"))
-        scores = widgets.VBox([self.chart.figure, self.target_label])
-        view = widgets.HBox([self._image_column, scores], layout=widgets.Layout(grid_gap="16px"))
+        self._scores_column = widgets.VBox([self.chart.figure, self.target_label, self._mask_column])
+        # (wraps where the notebook is too narrow; _show_target_controls orders the columns per output kind)
+        self._view_row = view = widgets.HBox([self._image_column, self._target_column, self._scores_column],
+                                             layout=widgets.Layout(grid_gap="16px", flex_flow="row wrap"))
         sweep = widgets.HBox([self.sweep_button, self.stop_button, self.stride_slider, self.progress], layout=gap)
         overlay = widgets.HBox([self.show_map_checkbox, self.opacity_slider, self.colormap_dropdown], layout=gap)
         self.children = [stylesheet(), tools, settings, view, sweep, overlay, self.compute_label, self.status]
+        self._show_target_controls()
 
     def _class_names(self):
-        insp = self.inspector
-        return list(insp.class_names) if insp.class_names else [str(i) for i in range(insp.num_classes)]
+        return list(self.output_class_names)
     # ================================================================ drawing
     def _show_image(self):
         rgba = image_to_rgba(self.image, self.inspector.input_range)
@@ -155,9 +159,14 @@ class OcclusionView:
         base, probs, target, predicted, run = result
         self.set_trait("predicted_class", predicted)
         self._show_run("move", run)
-        self.set_trait("probabilities", probs)
+        with self.hold_trait_notifications():
+            self.set_trait("probabilities", probs)
+            self.set_trait("occluded_output", probs)
+            self.set_trait("output_values", base)
+            self.set_trait("uncovered_score", float(base[target]))
+            self.set_trait("score", float(probs[target]))
         names = self._class_names()
-        order = _chart_order(base, probs, target, self.chart.top_k)
+        order = class_order(base, probs, target, self.chart.top_k)
         self.chart.update(probs, names, reference=base, highlight=target, order=order)
         drop = float(base[target] - probs[target])
         self._target_text = (
@@ -184,11 +193,11 @@ class OcclusionView:
         # (on a card as wide as the image: the legend leaves room for the card's padding)
         legend = heatmap_legend(low, high, self.colormap, width=size[1] - 2 * CARD_PADDING)
         self.legend.show(legend)
-        name = html.escape(self.inspector.class_name(info["target"]))
+        what, direction = (html.escape(text) for text in info["what"])
         self.legend_caption.value = (
-            f"<div style='font-size:12px;line-height:1.35'>Drop of p({name}) when a {info['patch']}x{info['patch']} "
-            f"{info['fill']} square covers each pixel (stride {info['stride']}). Positive: covering lowers the "
-            "score; negative: raises it. Hover to read values.</div>"
+            f"<div style='font-size:12px;line-height:1.35'>{what[:1].upper()}{what[1:]} when a {info['patch']}x"
+            f"{info['patch']} {info['fill']} square covers each pixel (stride {info['stride']}). Positive: covering "
+            f"{direction}; negative: the opposite. Hover to read values.</div>"
         )
         self.legend_box.layout.display = "flex" if self.show_map else "none"
 
@@ -209,14 +218,6 @@ class OcclusionView:
         right = [self.chart.snapshot() if len(self.chart.names) else None]
         if self._target_text:
             right.append(text_rgba(self._target_text, height=14))
-        return [stack_panels(left, axis=0, gap=4, background=white),
+        return [stack_panels(left, axis=0, gap=4, background=white), *self._target_snapshot_panels(),
                 stack_panels(right, axis=0, gap=4, background=white)]
 
-
-def _chart_order(base, probs, target, top_k):
-    """Classes to chart: the top ones of either score, the target always included, in uncovered order."""
-    score = np.maximum(np.asarray(base), np.asarray(probs))
-    chosen = [int(i) for i in np.argsort(-score, kind="stable")[: max(1, int(top_k))]]
-    if target not in chosen:
-        chosen[-1] = int(target)
-    return sorted(chosen, key=lambda i: (-float(base[i]), i))

@@ -3,10 +3,13 @@
 Zeiler & Fergus (2014) slide a grey square over the image and watch the
 classifier; the static occlusion map summarizes that. Here a person moves
 the occluder (or paints one of any shape) and the class scores follow live;
-a sweep then draws the full occlusion-sensitivity map over the image.
+a sweep then draws the full occlusion-sensitivity map over the image. On a
+segmentation, regression or several-output model the painter watches a
+target instead (a region of a class, a value, one output of many).
 
-The class is assembled from :mod:`.view` (controls, canvases, drawing) and
-:mod:`.compute` (the live-score and sweep jobs); this module holds its
+The class is assembled from :mod:`.view` (controls, canvases, drawing),
+:mod:`.target_view` (output and target controls, the non-classifier display)
+and :mod:`.compute` (the live-score and sweep jobs); this module holds its
 traits and their validation, the public API, mouse input and the observers.
 """
 
@@ -16,10 +19,11 @@ import traitlets
 from ...backend.occlusion import FILLS, normalize_box
 from ...errors import CNNWidgetsError, JobCancelled
 from ..common.runner import WIDGET_WORKER_LINGER, LatestRequestRunner
-from ..common.traits import ArrayTrait, ImageArrayTrait, RequestedClass, checked_colormap
+from ..common.traits import ArrayTrait, ImageArrayTrait, checked_colormap
 from ..common.widget import InspectorWidget
 from .compute import OcclusionCompute
 from .geometry import centered_box, stroke_mask
+from .target_view import OcclusionTargets
 from .view import COLORMAPS, OcclusionView
 
 
@@ -29,8 +33,8 @@ __all__ = ["OcclusionPainter", "MODES", "COLORMAPS"]
 MODES = ("square", "paint")
 
 
-class OcclusionPainter(OcclusionView, OcclusionCompute, RequestedClass, InspectorWidget):
-    """Cover part of an image with the mouse and watch the class scores change, live.
+class OcclusionPainter(OcclusionView, OcclusionTargets, OcclusionCompute, InspectorWidget):
+    """Cover part of an image with the mouse and watch the class scores (or any target's score) change, live.
 
     Drag on the image to move a square occluder (the mouse wheel or the Size
     slider sets its side), or switch to Paint and brush an occluder of any
@@ -42,10 +46,23 @@ class OcclusionPainter(OcclusionView, OcclusionCompute, RequestedClass, Inspecto
     (:meth:`Inspector.occlusion_map`) and lays it over the image; hover over
     it to read its values.
 
+    Beyond classifiers the painter watches :attr:`explained_target` (the
+    target traits ``output``, ``class_index``, ``region``, ``value_sign``):
+    a class head keeps its bars; a regression output shows every value,
+    occluded against uncovered, on a signed axis; a dense (segmentation)
+    output shows each class's mean score over the region explained and the
+    predicted mask under the occluder. :attr:`score` is the target's score
+    with the occluder (:meth:`Inspector.occlude` with ``target=``; a
+    probability where the output ends in softmax/sigmoid, else a value),
+    and the sweep maps its drop.
+
     Parameters
     ----------
     model : keras.Model or Inspector
-        The classifier (an :class:`~cnnwidgets.Inspector` is used as it is).
+        The model (an :class:`~cnnwidgets.Inspector` is used as it is): a
+        classifier, or any model with one image input (pass
+        ``output_kinds="values"`` for a regression output that the inspector
+        would take for logits).
     image : array_like
         One image ``(H, W)``, ``(H, W, C)`` or ``(1, H, W, C)``, in the
         inspector's ``input_range`` (0-255 by default).
@@ -54,7 +71,10 @@ class OcclusionPainter(OcclusionView, OcclusionCompute, RequestedClass, Inspecto
     preprocess : callable, optional
         Maps display images to model inputs (see :class:`~cnnwidgets.Inspector`).
     class_index : int or str, optional
-        The class to watch; default the predicted class.
+        The class to watch (on other outputs: the channel or value); default
+        the predicted class (the first value of a regression output).
+    output : str, optional
+        Name of the output to watch (several-output models); default the first.
     patch : int, optional
         Side of the square (and brush width) in image pixels; default a sixth
         of the shorter image side.
@@ -78,6 +98,8 @@ class OcclusionPainter(OcclusionView, OcclusionCompute, RequestedClass, Inspecto
         The painted occluder (bool ``(H, W)``), used in paint mode.
     target : int
         The class watched: ``class_index``, or ``predicted_class`` when that is ``None``.
+    explained_target : int or cnnwidgets.targets.Output
+        What the backend is asked for: the class index on a classifier, else a target object.
 
     Notes
     -----
@@ -111,9 +133,15 @@ class OcclusionPainter(OcclusionView, OcclusionCompute, RequestedClass, Inspecto
     #: In paint mode, the brush removes occlusion instead of adding it.
     erase = traitlets.Bool(False)
     # class_index (the requested class; None: the predicted class) and the read-only
-    # predicted_class (of the uncovered image) come from RequestedClass.
-    #: The scores shown: probabilities with the current occluder (read-only).
+    # predicted_class (of the uncovered image) come from RequestedTarget, with output, region, value_sign.
+    #: The scores shown: probabilities with the current occluder (read-only; ``None`` on value and map outputs).
     probabilities = ArrayTrait(None, allow_none=True, read_only=True)
+    #: The selected output with the current occluder: probabilities, values or the ``(H', W', K)`` map (read-only).
+    occluded_output = ArrayTrait(None, allow_none=True, read_only=True)
+    #: The explained target's score with the current occluder (read-only; ``None`` until computed).
+    score = traitlets.Float(None, allow_none=True, read_only=True)
+    #: The explained target's score on the uncovered image (read-only).
+    uncovered_score = traitlets.Float(None, allow_none=True, read_only=True)
     #: The last occlusion map ``(H, W)`` from :meth:`sweep` (read-only), ``None`` before.
     heatmap = ArrayTrait(None, allow_none=True, read_only=True)
     #: Opacity of the map over the image.
@@ -127,7 +155,7 @@ class OcclusionPainter(OcclusionView, OcclusionCompute, RequestedClass, Inspecto
     compute_status = traitlets.Unicode("", read_only=True)
 
     def __init__(self, model, image, class_names=None, preprocess=None, class_index=None, patch=None,
-                 fill="gray", top_k=5, display_size=336, **kwargs):
+                 fill="gray", top_k=5, display_size=336, output=None, **kwargs):
         super().__init__(model, class_names=class_names, preprocess=preprocess, **kwargs)
         self._ready = False
         # Live moves must not flash the progress bar (that is the sweep's), and
@@ -142,6 +170,8 @@ class OcclusionPainter(OcclusionView, OcclusionCompute, RequestedClass, Inspecto
         self._center = None  # where the square is centred, in image pixels (kept exact across resizes)
         self._hover_pixel = None
         self._uncovered = (None, None, None)  # (image, weights version, its probabilities), kept by the worker
+        self._uncovered_target = (None, None, None)  # (image, (version, output, target key), uncovered results)
+        self._predicted_for = None  # (image, output) whose prediction the target traits hold (non-classifiers)
         self._target_text = ""
         self._sweep_info = None
         self._compute_runs = {}  # "sweep"/"move" -> summary text of how it ran
@@ -153,12 +183,15 @@ class OcclusionPainter(OcclusionView, OcclusionCompute, RequestedClass, Inspecto
         self.patch = int(patch) if patch is not None else _default_patch(height, width)
         self.stride = max(1, self.patch // 2)
         self.fill = fill
+        if output is not None:
+            self.output = output
         self.class_index = class_index
         self._build_controls(top_k)
         self._build_canvas(height, width)
         self._build_layout()
         self._ready = True
         self._show_image()
+        self._read_prediction()
         self._request_scores()
 
 
@@ -243,8 +276,9 @@ class OcclusionPainter(OcclusionView, OcclusionCompute, RequestedClass, Inspecto
         Returns
         -------
         numpy.ndarray
-            ``(H, W)`` float32: the mean drop of the target class's probability
-            over the square positions that cover each pixel.
+            ``(H, W)`` float32: the mean drop of the explained target's score
+            (the class's probability on a classifier) over the square
+            positions that cover each pixel.
 
         Raises
         ------
@@ -283,6 +317,7 @@ class OcclusionPainter(OcclusionView, OcclusionCompute, RequestedClass, Inspecto
         return self._runner.busy or self._sweep_runner.busy
 
     def _refresh_from_weights(self):
+        self._read_prediction()
         self._request_scores()
         if self.heatmap is not None:  # the map shown came from the old weights: sweep again
             self._start_sweep()
@@ -361,6 +396,7 @@ class OcclusionPainter(OcclusionView, OcclusionCompute, RequestedClass, Inspecto
         if old is not None and old.shape[:2] != change["new"].shape[:2]:
             self._resize(change["new"].shape[:2])
         self._show_image()
+        self._read_prediction()
         self._request_scores()
 
     def _resize(self, shape):

@@ -16,7 +16,7 @@ import numpy as np
 import traitlets
 
 from ...backend.methods import get_method
-from ...errors import CNNWidgetsError
+from ...errors import CNNWidgetsError, InvalidTargetError, UnsupportedModelError
 from ...render import image_to_rgba
 from ...render.saliency import display_zoom, render_heatmap
 from ..common.runner import WIDGET_WORKER_LINGER, LatestRequestRunner
@@ -37,8 +37,10 @@ class CascadePanel(widgets.VBox):
     ----------
     inspector : Inspector
     context : callable
-        ``context() -> dict(image=, method=, class_index=, layer=, params=, colormap=)``
-        read from the overlay when Run is clicked.
+        ``context() -> dict(image=, method=, class_index=, explains=, layer=, params=, colormap=)``
+        read from the overlay when Run is clicked; ``class_index`` is the
+        target explained (a class index, or a :mod:`cnnwidgets.targets`
+        object on other models), ``explains`` says it in words.
 
     Attributes
     ----------
@@ -63,6 +65,7 @@ class CascadePanel(widgets.VBox):
         #: True when the overlay's map changed since the strip was computed (Run again to update).
         self.stale = False
         self._shown = None
+        self._running = None
         self._renderings = []
         self._runner = LatestRequestRunner(on_busy=self._busy, linger=WIDGET_WORKER_LINGER)
         self.run_button = widgets.Button(description="Run randomization check", icon="random",
@@ -111,6 +114,7 @@ class CascadePanel(widgets.VBox):
     def run(self):
         """Compute the cascade for the overlay's current method, class and layer (on the worker)."""
         context = dict(self._context())
+        self._running = context
         method = context["method"]
         steps = self.steps
 
@@ -139,15 +143,15 @@ class CascadePanel(widgets.VBox):
         if self.result is None or self._shown is None:
             return
         now = self._context()
-        same = (now["method"] == self.result.method and now["class_index"] == self.result.class_index
+        same = (now["method"] == self.result.method and now["class_index"] == self._shown["class_index"]
                 and _same_params(now.get("params", {}), self._shown.get("params", {}))
                 and (now.get("layer") or "") == (self._shown.get("layer") or "")
                 and np.array_equal(now["image"], self._shown["image"]))
         self.stale = not same
         if self.stale:
             self.note.value = ("<small style='color:#9a6700'>The strip below is for the previous map "
-                               f"({html.escape(get_method(self.result.method).label)}, class "
-                               f"{html.escape(self.inspector.class_name(self.result.class_index))}); press Run to "
+                               f"({html.escape(get_method(self.result.method).label)}, "
+                               f"{html.escape(_explains(self.inspector, self._shown, self.result))}); press Run to "
                                "check the map shown now.</small>")
 
     @traitlets.validate("selected_step")
@@ -197,11 +201,11 @@ class CascadePanel(widgets.VBox):
             self._lines.y = [result.spearman, result.ssim]
         self.large_view.canvas.zoom = display_zoom(height, width, largest=240)
         self.large_view.fit_title()
-        name = self.inspector.class_name(result.class_index)
         label = get_method(result.method).label
         spearman, ssim = (f"<b style='color:{colour}'>{what}</b>" for colour, what in zip(_SIMILARITY_COLOURS,
                                                                                           ("Spearman", "SSIM")))
-        self.note.value = (f"<small>{html.escape(label)} for class {html.escape(name)}: {spearman} "
+        explains = html.escape(_explains(self.inspector, context, result))
+        self.note.value = (f"<small>{html.escape(label)} for {explains}: {spearman} "
                            f"{result.spearman[-1]:.2f}, {ssim} {result.ssim[-1]:.2f} once every layer is randomized "
                            "(1 = unchanged). Click a step to see it large.</small>")
         if self.selected_step >= len(result.labels):
@@ -219,7 +223,16 @@ class CascadePanel(widgets.VBox):
 
     def _show_error(self, exc):
         text = str(exc) if isinstance(exc, CNNWidgetsError) else f"{type(exc).__name__}: {exc}"
+        target = None if self._running is None else self._running["class_index"]
+        if isinstance(exc, (InvalidTargetError, UnsupportedModelError)) and not isinstance(target, (int, type(None))):
+            text = (f"The randomization check cannot run for this target yet ({text}); the overlay keeps working: "
+                    "its map is unaffected.")
         self.note.value = f"<span class='cnnwidgets-error' style='color:#b3261e'>{html.escape(text)}</span>"
+
+
+def _explains(inspector, context, result):
+    """What a cascade explained, in words: the context's words, else the result's class name."""
+    return context.get("explains") or f"class {inspector.class_name(result.class_index)}"
 
 
 def _same_params(a, b):

@@ -4,8 +4,10 @@ From top to bottom: the method picker (every catalogue method the model can
 run, labelled with its family), the layer chooser (for methods that explain
 a layer), Stop and the progress bar (for long methods and several maps); one
 line describing the method with its paper; the selected method's parameter
-controls; the class picker; the display settings; the Overlay and Compare
-tabs; the hover readout and the status line. :meth:`SaliencyLayout._sections`
+controls; the class picker (classifiers); the display settings; the Overlay
+and Compare tabs (on other models the Overlay tab holds the target panel
+beside the image: the predicted mask or the values); the hover readout and
+the status line. :meth:`SaliencyLayout._sections`
 lists the rows, so a later panel is one more entry there.
 """
 
@@ -18,13 +20,19 @@ import traitlets
 from ...backend.methods import get_method
 from ..common.canvas import ImageCanvas
 from ..common.style import show, stylesheet
+from ..common.target_panel import TargetPanel
 from .compute import shape_text
 from .controls import DIVERGING_CHOICES, SEQUENTIAL_COLORMAPS, ClassPicker
 from .methods import method_info_html, method_options
 from .panels import TitledCanvas
 from .params import ParamControls
 
-__all__ = ["SaliencyLayout"]
+__all__ = ["SaliencyLayout", "PANEL_SIDE", "PANEL_SIDE_WITH_TARGET"]
+
+#: Longest side of the image, map and overlay panels on screen, in pixels.
+PANEL_SIDE = 280
+#: The same beside the target panel (four panels in a row on a non-classifier).
+PANEL_SIDE_WITH_TARGET = 200
 
 
 class SaliencyLayout:
@@ -83,6 +91,10 @@ class SaliencyLayout:
             menu.observe(lambda change, name=name: self._menu_picked(name, change.new), names="value")
             self.observe(lambda change, menu=menu: self._trait_picked(menu, change.new), names=name)
 
+    @property
+    def _panel_side(self):
+        return PANEL_SIDE if self.inspector.is_classifier else PANEL_SIDE_WITH_TARGET
+
     def _build_layout(self):
         size = 28
         self._image_view = TitledCanvas("Image", size, size)
@@ -106,8 +118,14 @@ class SaliencyLayout:
         legend = widgets.VBox([self._legend_canvas, self._legend_labels],
                               layout=widgets.Layout(align_items="center", margin="2px 0 0 0"))
         heat_column = widgets.VBox([self._heat_view, legend], layout=widgets.Layout(align_items="center"))
-        single = widgets.HBox([self._image_view, heat_column, self._overlay_view],
-                              layout=widgets.Layout(align_items="flex-start"))
+        self.target_panel = None
+        panels = [self._image_view, heat_column, self._overlay_view]
+        if not self.inspector.is_classifier:
+            self.target_panel = TargetPanel(self, display_size=self._panel_side)
+            self.target_panel.layout.margin = "0 8px"
+            panels.insert(1, self.target_panel)
+            show(self.class_picker, False)
+        single = widgets.HBox(panels, layout=widgets.Layout(align_items="flex-start", flex_flow="row wrap"))
         self._compare_views = []
         self._compare_panels = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start"))
         self._compare_panels.add_class("cnnwidgets-saliency-compare")
@@ -181,6 +199,11 @@ class SaliencyLayout:
             note = f"{where}Each method uses its own parameters: pick it under Method to change them."
         elif self.compare_by == "class":
             note = "The selected method, for each class."
+            if not self.inspector.is_classifier and self.output_kind == "map":
+                note = ("The selected method, for each class: over the painted region if there is one, else over "
+                        "its own predicted area.")
+            elif not self.inspector.is_classifier and self.output_kind == "values":
+                note = "The selected method, for each value (with the sign chosen)."
         else:
             note = f"{get_method(self._layer_method()).label} at each layer."
         self._compare_note.value = f"<div style='font-size:12px;line-height:1.4'>{html.escape(note)}</div>"
@@ -199,13 +222,18 @@ class SaliencyLayout:
             self._syncing = False
 
     def _update_class_choices(self):
-        names = self._class_names()
-        order = np.argsort(-self._probabilities, kind="stable")
-        options = [(f"{names[i]} ({100 * self._probabilities[i]:.1f}%)", int(i)) for i in order]
+        """The Compare tab's classes: those of the selected output, labelled with their scores."""
+        count = len(self._class_names())
+        scores = self._class_scores()
+        if scores is None or (not self.inspector.is_classifier and self.output_kind == "values"):
+            order = range(count)
+        else:
+            order = np.argsort(-np.asarray(scores), kind="stable")
+        options = [(self._class_label(int(i)), int(i)) for i in order]
         self._syncing = True
         try:
             self._compare_class_menu.options = options
-            self._compare_class_menu.value = tuple(self.compare_classes)
+            self._compare_class_menu.value = tuple(c for c in self.compare_classes if c < count)
         finally:
             self._syncing = False
 

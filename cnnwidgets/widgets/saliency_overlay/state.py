@@ -16,7 +16,10 @@ import traitlets
 
 from ...backend.methods import get_method
 from ...errors import CNNWidgetsError, LayerNotFoundError, UnsupportedModelError
-from ..common.traits import ArrayTrait, ImageArrayTrait, RequestedClass, checked_colormap
+from ...render.masks import channel_areas
+from ...targets import Output, Region, Value
+from ..common.targets import RequestedTarget
+from ..common.traits import ArrayTrait, ImageArrayTrait, checked_colormap
 from ..common.widget import InspectorWidget
 from .methods import available_methods, default_method, is_signed
 
@@ -29,8 +32,11 @@ DEFAULT_SIGNED_COLORMAP = "RdBu_r"
 
 @dataclass(frozen=True)
 class MapSpec:
-    """One map to compute: which method, with which parameters, for which class, at which layer.
+    """One map to compute: which method, with which parameters, for which target, at which layer.
 
+    ``class_index`` is the class, channel or value explained; ``target`` what
+    the backend is given (the same int on a classifier, else a
+    :mod:`cnnwidgets.targets` object); ``explains`` says it in words.
     ``layer`` is "" for a method that explains no layer; ``long`` comes from
     the method's spec (it reports progress and polls the cancel token).
     """
@@ -41,6 +47,8 @@ class MapSpec:
     layer: str
     params: dict = field(default_factory=dict)
     long: bool = False
+    target: object = None
+    explains: str = ""
 
     @property
     def signed(self):
@@ -65,7 +73,7 @@ class MapsResult:
     compared: tuple  # ((spec, values), ...)
 
 
-class SaliencyState(RequestedClass, InspectorWidget):
+class SaliencyState(RequestedTarget, InspectorWidget):
     """The traits of :class:`~cnnwidgets.SaliencyOverlay` and their validation."""
 
     #: The image explained (read-only float32 ``(H, W, C)`` once set); linkable with other widgets' ``image``.
@@ -75,8 +83,8 @@ class SaliencyState(RequestedClass, InspectorWidget):
     #: The selected method's parameters, ``{name: value}``, every one of its ``MethodSpec.params``.
     #: Set a partial dict to change some (the others keep their values); each method keeps its own.
     method_params = traitlets.Dict()
-    # class_index (the class explained; None: the predicted class) and the read-only
-    # predicted_class come from RequestedClass.
+    # class_index (the class, map channel or value explained; None: the predicted one), output, region,
+    # value_sign and the read-only predicted_class, output_values, predicted_mask come from RequestedTarget.
     #: The map shown: float32 ``(H, W)`` at input resolution (read-only; ``None`` before the first result).
     heatmap = ArrayTrait(None, allow_none=True, read_only=True)
     #: Path of the layer explained by methods that need one ("" when the model has no spatial layer).
@@ -93,7 +101,7 @@ class SaliencyState(RequestedClass, InspectorWidget):
     compare_by = traitlets.Enum(COMPARE_KINDS, default_value="method")
     #: Methods compared when ``compare_by == "method"`` (each with its own parameters).
     compare_methods = traitlets.List(traitlets.Unicode())
-    #: Classes compared when ``compare_by == "class"``.
+    #: Classes (map channels, values) of the selected output compared when ``compare_by == "class"``.
     compare_classes = traitlets.List(traitlets.Int())
     #: Layers compared when ``compare_by == "layer"`` (with the selected method if it explains a layer).
     compare_layers = traitlets.List(traitlets.Unicode())
@@ -207,11 +215,11 @@ class SaliencyState(RequestedClass, InspectorWidget):
     @traitlets.validate("compare_classes")
     def _check_compare_classes(self, proposal):
         classes = list(dict.fromkeys(int(c) for c in proposal.value))
-        bad = [c for c in classes if not 0 <= c < self.inspector.num_classes]
+        count = len(self._class_names())
+        bad = [c for c in classes if not 0 <= c < count]
         if bad:
-            raise traitlets.TraitError(
-                f"class indices {bad} are out of range (0 to {self.inspector.num_classes - 1})"
-            )
+            where = "" if self.inspector.is_classifier else f" for output {self.output!r} ({self.output_kind})"
+            raise traitlets.TraitError(f"class indices {bad} are out of range{where}: 0 to {count - 1}")
         return classes
 
     @traitlets.validate("compare_layers")
@@ -229,6 +237,26 @@ class SaliencyState(RequestedClass, InspectorWidget):
                         "none; the others still work.")
         return layers, ""
 
+    def _fit_layer_to_output(self):
+        """On a model with several outputs, explain a layer the selected output depends on.
+
+        The default layer (and a layer chosen for another head) may lie on
+        another output's branch, where the selected output's score has no
+        gradient. Then the last layer with feature maps on this output's
+        branch is taken (not a dense head's own score map).
+        """
+        graph = self.inspector.graph
+        if not self._cam_layers or graph is None or len(self.inspector.output_names) < 2:
+            return
+        feeding = graph.feeding_paths(self.output_index)
+        if self.layer in feeding:
+            return
+        heads = {tuple(shape) for shape in self.inspector.output_shapes if len(shape) == 3}
+        candidates = [r.path for r in self._cam_layers if r.path in feeding and tuple(r.output_shape) not in heads
+                      and _positions(r.output_shape) > 1]
+        if candidates:
+            self.layer = candidates[-1]
+
     def _default_compare_layers(self, count=3):
         """The last convolution at each of the last ``count`` feature-map resolutions (coarse to fine)."""
         layers = [r for r in self._cam_layers if r.is_conv] or self._cam_layers
@@ -239,12 +267,67 @@ class SaliencyState(RequestedClass, InspectorWidget):
         return ordered[-count:]
 
     def _class_names(self):
+        """Names of the selected output's classes, map channels or values."""
+        if not self.inspector.is_classifier:
+            return tuple(self.output_class_names)
         names = self.inspector.class_names
         if names is None:
             if len(self._index_names) != self.inspector.num_classes:
                 self._index_names = tuple(str(i) for i in range(self.inspector.num_classes))
             names = self._index_names
         return names
+
+    def _class_scores(self):
+        """One number per class of the selected output for labels: probabilities, area shares or values."""
+        if self.inspector.is_classifier or self.output_kind == "classes":
+            return self._probabilities if self.inspector.is_classifier else self.probabilities
+        if self.output_kind == "map":
+            mask = self.predicted_mask
+            count = len(self._class_names())
+            return None if mask is None else channel_areas(mask, count)
+        return self.output_values
+
+    def _class_label(self, index):
+        """``name (12.3%)``, ``name (15% of the map)`` or ``name = 0.42``, by the output's kind."""
+        name = self._class_names()[index]
+        scores = self._class_scores()
+        if scores is None:
+            return name
+        if self.inspector.is_classifier or self.output_kind == "classes":
+            return f"{name} ({100 * scores[index]:.1f}%)"
+        if self.output_kind == "map":
+            return f"{name} ({100 * scores[index]:.0f}% of the map)"
+        return f"{name} = {scores[index]:.4g}"
+
+    def _target_for(self, index):
+        """What the backend explains for class (channel, value) ``index`` of the selected output.
+
+        On a map, the painted region if there is one, else that class's own
+        predicted area (the whole map where it is predicted nowhere).
+        """
+        if self.inspector.is_classifier:
+            return int(index)
+        if self.output_kind == "values":
+            return Output(self.output_index, Value(int(index), self.value_sign))
+        if self.output_kind == "map":
+            if self.region is not None:
+                mask = self.region
+            elif self.predicted_mask is not None:
+                one_channel = len(self._class_names()) == 1  # its pixels are the mask's 1s
+                mask = self.predicted_mask == (1 if one_channel else index)
+            else:
+                return None
+            return Output(self.output_index, Region(int(index), mask if mask.any() else np.ones_like(mask)))
+        return Output(self.output_index, int(index))
+
+    def _default_compare_classes(self, count=3):
+        """The top classes, the largest predicted areas, or the first values of the selected output."""
+        if self.inspector.is_classifier:
+            return self.class_picker.order[:count]
+        scores = self._class_scores()
+        if scores is None or self.output_kind == "values":
+            return list(range(min(count, len(self._class_names()))))
+        return [int(i) for i in np.argsort(-np.asarray(scores), kind="stable")[:count]]
 
     def _params_of(self, name):
         """The remembered parameters of method ``name`` (its defaults the first time)."""
@@ -256,3 +339,9 @@ class SaliencyState(RequestedClass, InspectorWidget):
         """The selected method's map keeps its sign (a diverging colormap)."""
         return is_signed(self.method_params)
 
+
+
+def _positions(shape):
+    """Spatial positions ``H * W`` of an ``(H, W, C)`` shape (an unknown side counts as 2)."""
+    height, width = (d if d is not None else 2 for d in shape[:2])
+    return height * width

@@ -8,6 +8,7 @@ names, labels and directions come from the metrics catalogue.
 """
 
 import html
+import numbers
 
 import bqplot
 import ipywidgets as widgets
@@ -15,7 +16,7 @@ import numpy as np
 import traitlets
 
 from ...backend.metrics import get_metric, metrics
-from ...errors import CNNWidgetsError
+from ...errors import CNNWidgetsError, InvalidTargetError, UnsupportedModelError
 from ..common.runner import WIDGET_WORKER_LINGER, LatestRequestRunner
 from ..common.style import show
 
@@ -62,18 +63,20 @@ class TrustPanel(widgets.VBox):
         self.ranking = []
         self._last = None
         self._title = ""
+        self._explains = ""
         self._runner = LatestRequestRunner(on_busy=self._busy, linger=WIDGET_WORKER_LINGER)
         x_scale, y_scale = bqplot.LinearScale(min=0.0, max=1.0), bqplot.LinearScale(min=0.0, max=1.0)
+        self._y_scale = y_scale
         self._lines = bqplot.Lines(x=[], y=[], scales={"x": x_scale, "y": y_scale}, labels=[""],
                                    colors=["#888"], stroke_width=2)
         self.figure = bqplot.Figure(
             marks=[self._lines],
             axes=[bqplot.Axis(scale=x_scale, label="fraction of pixels removed / inserted", tick_format=".1f",
                               num_ticks=6),
-                  bqplot.Axis(scale=y_scale, orientation="vertical", label="class probability", tick_format=".1f",
+                  bqplot.Axis(scale=y_scale, orientation="vertical", label="class probability", tick_format=".3g",
                               num_ticks=3)],
             title="Faithfulness of the map shown",
-            fig_margin={"top": 36, "bottom": 42, "left": 52, "right": 12},
+            fig_margin={"top": 36, "bottom": 42, "left": 60, "right": 12},
             layout=widgets.Layout(width="420px", height="260px"), title_style={"font-size": "13px"},
         )
         self.figure.add_class("cnnwidgets-trust-curves")
@@ -104,10 +107,15 @@ class TrustPanel(widgets.VBox):
         self.add_class("cnnwidgets-trust")
 
     # ------------------------------------------------------------- public API
-    def measure(self, image, saliency, class_index, compared=(), title="the map shown"):
-        """Measure ``saliency`` (and rank ``compared`` = ``[(title, map), ...]``) on the worker."""
-        self._title = str(title)
-        self._last = (image, np.asarray(saliency, np.float32), int(class_index), tuple(compared))
+    def measure(self, image, saliency, target, compared=(), title="the map shown", explains=""):
+        """Measure ``saliency`` (and rank ``compared`` = ``[(title, map), ...]``) on the worker.
+
+        ``target`` is what the map explains: a class index on a classifier,
+        else the :mod:`cnnwidgets.targets` object the overlay explained;
+        ``explains`` says it in words.
+        """
+        self._title, self._explains = str(title), str(explains)
+        self._last = (image, np.asarray(saliency, np.float32), target, tuple(compared))
         self._request()
 
     def wait(self, timeout=60):
@@ -171,7 +179,7 @@ class TrustPanel(widgets.VBox):
             if rank:
                 higher = get_metric(rank).better_is_higher(rank_params)
                 ranking.sort(key=lambda item: -item[1] if higher else item[1])
-            return results, ranking, rank, title
+            return results, ranking, rank, title, isinstance(class_index, numbers.Integral)
 
         self._runner.submit(compute, self._show, self._show_error)
 
@@ -182,7 +190,7 @@ class TrustPanel(widgets.VBox):
 
     # ------------------------------------------------------------------ draw
     def _show(self, value):
-        results, ranking, rank, title = value
+        results, ranking, rank, title, by_class = value
         self.results, self.ranking = results, ranking
         keys = list(results)
         labels = [_curve_label(key, results[key]) for key in keys]
@@ -192,10 +200,16 @@ class TrustPanel(widgets.VBox):
             self._lines.colors = [CURVE_COLOURS[k] for k in keys]
             self._lines.labels = labels
         first = next(iter(results.values()))
+        # A classifier's class: a probability in [0, 1]; another target's score (a region's sum, a value) has its
+        # own range.
+        self._y_scale.min, self._y_scale.max = (0.0, 1.0) if by_class else (None, None)
+        self.figure.axes[1].label = "class probability" if by_class else "score of the target"
+        what = f", class {first.class_index}" if by_class else (
+            "" if self._explains in title else f", {html.escape(self._explains or 'the target')}")
         lines = [f"<b style='color:{CURVE_COLOURS[key]}'>{html.escape(label)}</b>" for key, label in zip(keys, labels)]
         self.summary.value = (
             "<div style='font-size:12px;line-height:1.5'>"
-            f"{html.escape(title)}, class {first.class_index}: area under each curve<br>{'<br>'.join(lines)}<br>"
+            f"{html.escape(title)}{what}: area under each curve<br>{'<br>'.join(lines)}<br>"
             "<span style='color:#777'>deletion: lower is better; insertion: higher is better. "
             "Metrics can disagree (Tomsett et al. 2020).</span></div>"
         )
@@ -211,6 +225,9 @@ class TrustPanel(widgets.VBox):
 
     def _show_error(self, exc):
         text = str(exc) if isinstance(exc, CNNWidgetsError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, (InvalidTargetError, UnsupportedModelError)) and self._last is not None \
+                and not isinstance(self._last[2], numbers.Integral):
+            text = f"The faithfulness metrics cannot measure this target yet ({text}); the map above is unaffected."
         self.summary.value = f"<span class='cnnwidgets-error' style='color:#b3261e'>{html.escape(text)}</span>"
 
 
@@ -231,7 +248,9 @@ def attach_trust_panels(overlay):
     from .cascade import CascadePanel
 
     def context():
-        return {"image": overlay.image, "method": overlay.method, "class_index": overlay.target,
+        target = overlay.explained_target
+        explains = f"class {overlay.class_name}" if isinstance(target, int) else overlay.describe_target()
+        return {"image": overlay.image, "method": overlay.method, "class_index": target, "explains": explains,
                 "layer": overlay.layer, "params": dict(overlay.method_params), "colormap": overlay.colormap}
 
     trust = TrustPanel(overlay.inspector)

@@ -7,7 +7,7 @@ import numpy as np
 
 from ...backend.methods import get_method
 from ...render import colorbar
-from ...render.panels import stack_panels
+from ...render.panels import bar_chart_rgba, stack_panels
 from ...render.saliency import display_zoom, legend_rgba, render_heatmap, titled_panel, zoom_rgba
 from ..common.canvas import drawing
 from .panels import TitledCanvas
@@ -91,22 +91,38 @@ class SaliencyView:
     def _describe(self, result):
         spec = result.request.main
         method = get_method(spec.method)
-        name = self._class_names()[spec.class_index]
         if not self.compare and not np.any(result.values):
             why = (f"{method.label} found no positive evidence for this class at this layer; try another layer or class"
                    if method.needs_layer else
                    f"{method.label} sees no change of the score (a saturated output or dead ReLUs); "
                    "try a method that averages over many inputs, or another class")
-            self.show_message(f"The map for class {name!r} is zero everywhere: {why}.", "warning")
+            self.show_message(f"The map for {spec.explains} is zero everywhere: {why}.", "warning")
             return
         if self.compare and not result.compared:
             self.show_message("Select what to compare (two or more entries) in the Compare tab.", "info")
             return
-        probability = self._probabilities[spec.class_index] if self._probabilities is not None else np.nan
         where = f" at layer {spec.layer}" if spec.layer else ""
         note = " Methods that explain a layer are off: the model has no spatial (H, W, C) layer." \
             if self._cam_problem else ""
-        self.show_message(f"{method.label} for class {name!r} (p = {probability:.3f}){where}.{note}")
+        what = spec.explains
+        scores = self._class_scores()
+        if self.inspector.is_classifier or self.output_kind == "classes":
+            probability = scores[spec.class_index] if scores is not None else np.nan
+            what += f" (p = {probability:.3f})"
+        if len(self.inspector.output_names) > 1:
+            what += f" of output {self.output!r}"
+        self.show_message(f"{method.label} for {what}{where}.{note}")
+
+    def _prediction_title(self):
+        """The image's title on a non-classifier: what the selected output predicts."""
+        names, top = self._class_names(), self.predicted_class
+        if self.output_kind == "map":
+            return f"Image \u00b7 {names[top]} on {100 * self._class_scores()[top]:.0f}% of the map"
+        if self.output_kind == "values":
+            values = self.output_values
+            shown = ", ".join(f"{name} = {value:.3g}" for name, value in zip(names[:3], values[:3]))
+            return f"Image \u00b7 {shown}" + (" \u2026" if len(values) > 3 else "")
+        return f"Image \u00b7 predicted {names[top]} ({100 * self.probabilities[top]:.1f}%)"
 
     def _draw_legend(self):
         if not hasattr(self, "_legend_canvas"):
@@ -151,14 +167,36 @@ class SaliencyView:
             return [titled_panel(zoom_rgba(view.canvas.image, view.canvas.zoom), view.title)
                     for view in self._compare_views[: len(self._result.compared)]]
         title = self._heat_view.title
-        if self._result is not None:
-            title += f" \u00b7 class {self._class_names()[self._result.request.main.class_index]}"
+        if self._result is not None and self.inspector.is_classifier:
+            title += f" \u00b7 {self._result.request.main.explains}"
         heat = titled_panel(zoom_rgba(self.heatmap_canvas.image, zoom), title)
         if self._rendering is not None:
             legend = legend_rgba(self.colormap, self._rendering.limits, width=heat.shape[1])
             heat = stack_panels([heat, legend], axis=0, gap=4, background=(255, 255, 255, 255))
-        return [
+        panels = [
             titled_panel(zoom_rgba(self.image_canvas.image, zoom), self._image_view.title),
             heat,
             titled_panel(zoom_rgba(self.overlay_canvas.image, zoom), "Overlay"),
         ]
+        if self.target_panel is not None:
+            panels.insert(1, self._target_snapshot())
+        return panels
+
+    def _target_snapshot(self):
+        """The target panel as a picture: the mask, or the values (class probabilities) as bars."""
+        if self.output_kind == "map":
+            return titled_panel(self.target_panel.mask_image, "Predicted mask")
+        rows = self.target_panel.rows
+        order = rows.order
+        names, values = self._class_names(), rows.values[order]
+        chosen = order.index(self.target) if self.target in order else None
+        size = (max(60, 22 * len(order)), 220)
+        if self.output_kind == "values":  # bars of the magnitude; the signed value in the label
+            labels = [f"{names[i]} = {v:.4g}" for i, v in zip(order, values)]
+            chart = bar_chart_rgba(np.abs(values), labels, size=size, highlight=chosen,
+                                   vmax=max(float(np.abs(values).max()), 1e-12), value_format=None)
+        else:
+            chart = bar_chart_rgba(values, [names[i] for i in order], size=size, highlight=chosen)
+        title = "Predicted values" if self.output_kind == "values" else "Class probabilities"
+        return titled_panel(chart, f"{title} ({'down' if self.value_sign < 0 else 'up'})"
+                            if self.output_kind == "values" else title)

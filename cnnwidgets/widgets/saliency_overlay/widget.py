@@ -2,7 +2,12 @@
 
 The image, the attribution map and the map laid over the image, side by
 side; a *Compare* tab puts several methods, classes or layers next to each
-other for the same image so that one sees where they agree. The methods,
+other for the same image so that one sees where they agree. On a
+segmentation, regression or several-output model the class buttons give way
+to the target panel (:class:`~..common.target_panel.TargetPanel`): the
+predicted mask beside the image, where a click chooses a class and a drag
+paints the region explained, or the values with the sign explained, and a
+picker for the output. The methods,
 their labels and their parameter controls come from
 :func:`cnnwidgets.methods`; every map is computed by
 :meth:`Inspector.explain <cnnwidgets.Inspector.explain>`.
@@ -37,7 +42,9 @@ class SaliencyOverlay(SaliencyView, SaliencyLayout, SaliencyCompute, SaliencySta
     Parameters
     ----------
     model : keras.Model or Inspector
-        The classifier; widgets on the same model share one inspector.
+        The model: a classifier, a segmenter (dense ``(H', W', K)`` output), a
+        regressor, or one with several outputs; widgets on the same model
+        share one inspector.
     image : array_like
         ``(H, W)``, ``(H, W, C)`` or ``(1, H, W, C)`` display image
         (uint8 0-255 or float in the inspector's ``input_range``).
@@ -55,16 +62,25 @@ class SaliencyOverlay(SaliencyView, SaliencyLayout, SaliencyCompute, SaliencySta
         Parameters of ``method`` (``MethodSpec.params``), e.g.
         ``{"samples": 50}``; the others take their defaults.
     class_index : int or str, optional
-        Class to explain (index or name); default the predicted class.
+        Class to explain (index or name): on a map output its channel, on a
+        regression output the value; default the predicted class (the class
+        predicted over the largest area; the first value).
+    output : str, optional
+        The output explained on a model with several (a name from
+        ``inspector.output_names``); default the first.
+    output_kinds : str or sequence of str, optional
+        What the outputs hold, "classes", "values" or "map" (see
+        :class:`~cnnwidgets.Inspector`); guessed by default.
     layer : str, optional
         Layer explained by the methods that need one (name or path);
         default :attr:`Inspector.default_cam_layer`.
     top_k : int
         Number of one-click class buttons.
     **traits
-        Initial values of the other traits (``opacity``, ``colormap``,
-        ``clip_percentile``, ``compare``, ``compare_by``,
-        ``compare_methods``, ``compare_classes``, ``compare_layers``).
+        Initial values of the other traits (``region``, ``value_sign``,
+        ``opacity``, ``colormap``, ``clip_percentile``, ``compare``,
+        ``compare_by``, ``compare_methods``, ``compare_classes``,
+        ``compare_layers``).
 
     Attributes
     ----------
@@ -75,7 +91,10 @@ class SaliencyOverlay(SaliencyView, SaliencyLayout, SaliencyCompute, SaliencySta
     compare_canvases : list of ImageCanvas
         One overlay per compared map, in compare mode.
     class_picker : ClassPicker
-        The class buttons and the class-name box.
+        The class buttons and the class-name box (classifiers).
+    target_panel : TargetPanel or None
+        What to explain on other models: output, mask and region, values
+        and sign (``None`` on a classifier).
 
     Examples
     --------
@@ -88,11 +107,23 @@ class SaliencyOverlay(SaliencyView, SaliencyLayout, SaliencyCompute, SaliencySta
     >>> view.method_params = {"masks": 500}     # a slider in the widget
     >>> view.wait(); view.heatmap.shape
     (28, 28)
+
+    A segmenter: explain the tank over a painted region (or click and paint
+    on the mask beside the image).
+
+    >>> scenes, masks = cw.demo.tank_scenes(4, tank_share=1.0)
+    >>> seg = cw.SaliencyOverlay(cw.demo.train_tank_segmenter(), scenes[0],
+    ...                          class_names=cw.demo.SEGMENT_CLASS_NAMES)
+    >>> seg.class_name = "tank"; seg.region = masks[0]
+    >>> seg.describe_target()
+    'tank over its painted region (97 px)'
+    >>> seg.wait(); seg.explained_target
+    Output(output=0, target=Region(class_index=1, mask=(32, 32) sum=97))
     """
 
     def __init__(self, model, image, class_names=None, preprocess=None, *, method=None, method_params=None,
-                 class_index=None, layer=None, top_k=5, **traits):
-        super().__init__(model, class_names=class_names, preprocess=preprocess)
+                 class_index=None, layer=None, top_k=5, output=None, output_kinds=None, **traits):
+        super().__init__(model, class_names=class_names, preprocess=preprocess, output_kinds=output_kinds)
         # The worker stays alive between requests (starting a thread per class
         # switch costs a millisecond or more on a busy machine), and the
         # progress bar appears only when a slow method reports progress.
@@ -110,6 +141,9 @@ class SaliencyOverlay(SaliencyView, SaliencyLayout, SaliencyCompute, SaliencySta
         self._requested = False
         if self._cam_layers:
             self.layer = self.inspector.default_cam_layer.path if layer is None else layer
+        if output is not None:
+            self.output = output
+        self._fit_layer_to_output()
 
         self._build_controls(top_k)
         self._build_layout()
@@ -131,7 +165,7 @@ class SaliencyOverlay(SaliencyView, SaliencyLayout, SaliencyCompute, SaliencySta
         if class_index is not None:
             self.class_index = class_index
         self.compare_methods = traits.pop("compare_methods", default_compare_methods(bool(self._cam_layers)))
-        self.compare_classes = traits.pop("compare_classes", self.class_picker.order[:3])
+        self.compare_classes = traits.pop("compare_classes", self._default_compare_classes())
         self.compare_layers = traits.pop("compare_layers", self._default_compare_layers())
         for name, value in traits.items():
             setattr(self, name, value)
@@ -178,8 +212,9 @@ class SaliencyOverlay(SaliencyView, SaliencyLayout, SaliencyCompute, SaliencySta
 
     def _show_result(self, result):
         super()._show_result(result)
-        self.trust.measure(result.request.image, result.values, result.request.main.class_index,
-                           self.compare_heatmaps, title=result.request.main.title)
+        main = result.request.main
+        self.trust.measure(result.request.image, result.values, main.target, self.compare_heatmaps,
+                           title=main.title, explains=main.explains)
         self.cascade.notice()
 
     # ------------------------------------------------------------ observers
@@ -188,7 +223,7 @@ class SaliencyOverlay(SaliencyView, SaliencyLayout, SaliencyCompute, SaliencySta
         image = change.new
         self._image_rgba = image_to_rgba(image, self.inspector.input_range)
         height, width = image.shape[:2]
-        zoom = display_zoom(height, width)
+        zoom = display_zoom(height, width, largest=self._panel_side)
         for view in (self._image_view, self._heat_view, self._overlay_view):
             view.canvas.zoom = zoom
         self._sync_legend_width()
@@ -200,6 +235,9 @@ class SaliencyOverlay(SaliencyView, SaliencyLayout, SaliencyCompute, SaliencySta
 
         ``class_index`` None follows the new prediction.
         """
+        if not self.inspector.is_classifier:
+            self._show_target_prediction()
+            return
         try:
             probabilities = self.inspector.predict(self.image)
         except CNNWidgetsError as exc:
@@ -217,9 +255,39 @@ class SaliencyOverlay(SaliencyView, SaliencyLayout, SaliencyCompute, SaliencySta
             self.class_picker.select(self.target)
             self._request()
 
+    def _show_target_prediction(self):
+        """A non-classifier: read the selected output (the target panel redraws from the traits), then a new map."""
+        with self._one_request():
+            try:
+                self._update_prediction(self.image)
+            except CNNWidgetsError as exc:
+                self.show_error(exc)
+                return
+            self._image_view.title = self._prediction_title()
+            self._update_class_choices()
+            self._request()
+
     @traitlets.observe("class_index")
     def _class_changed(self, change):
         self.class_picker.select(self.target)
+        self._request()
+
+    @traitlets.observe("output")
+    def _output_switched(self, change):
+        """Another output: its own classes (the predicted one), no region, its prediction, classes to compare."""
+        with self._one_request():
+            with self.hold_trait_notifications():
+                self.region = None
+                self.class_index = None
+            self._fit_layer_to_output()
+            if not self.trait_has_value("image"):
+                return
+            self._show_target_prediction()
+            self.compare_classes = self._default_compare_classes()
+            self._show_compare_choices()
+
+    @traitlets.observe("region", "value_sign")
+    def _region_changed(self, change):
         self._request()
 
     @traitlets.observe("method")

@@ -114,7 +114,8 @@ class TrainingCurves(widgets.HBox):
             lines = chart["lines"]
             with lines.hold_sync():
                 lines.x = x
-                lines.y = np.vstack(series) if series else []
+                # One series goes as a 1-D array: bqplot squeezes a (1, epochs) array to 0-D after one epoch.
+                lines.y = series[0] if len(series) == 1 else np.vstack(series) if series else []
                 lines.labels = ["training", "validation"][: len(series)]
             chart["x"].min = 0.0
             finite = np.concatenate([v[np.isfinite(v)] for v in series]) if series else np.zeros(0)

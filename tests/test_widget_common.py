@@ -1,5 +1,6 @@
 """The shared widget internals: package layout rule, canvas module, latest-request runner guard."""
 
+import os
 import ast
 import threading
 import time
@@ -238,3 +239,21 @@ def test_one_vocabulary_across_widgets():
             assert traits["heatmap"].read_only, name
     assert {n for n, c in classes.items() if "class_index" in _public_traits(c)} == {
         "LayerBrowser", "OcclusionPainter", "SaliencyOverlay", "Explorer"}
+
+
+def test_a_script_that_exits_while_a_widget_computes_exits_cleanly(tmp_path):
+    """A daemon worker killed inside TensorFlow at exit aborts the process (status 134); the exit hook cancels it."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "exit_mid_compute.py"
+    script.write_text(
+        "import cnnwidgets as cw\n"
+        "images, _ = cw.demo.digits_samples()\n"
+        "view = cw.SaliencyOverlay(cw.demo.digits_model(), images[0])\n"  # its first map and trust panel compute
+        "assert view.busy\n"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "terminate called" not in done.stderr

@@ -98,6 +98,21 @@ def test_a_segmenter_explains_the_predicted_tank_area_beside_the_mask(seg_view):
     assert view.snapshot().shape[1] > 4 * 192  # image, mask, map, overlay
 
 
+def test_a_dense_output_starts_on_a_pixel_method_whose_map_follows_the_region(seg_view):
+    view = seg_view
+    spec = cw.get_method(view.method)
+    assert not spec.needs_layer and not spec.long  # the catalogue's first quick pixel method
+    whole = view.heatmap.copy()
+    corner = np.zeros(view.predicted_mask.shape, bool)
+    corner[:3, :3] = True  # sky, far from the tank
+    view.region = corner
+    view.wait()
+    assert not np.allclose(view.heatmap / np.abs(view.heatmap).max(), whole / np.abs(whole).max(), atol=1e-3)
+    # A classifier still starts on the first quick layer method.
+    clf = SaliencyOverlay(cw.demo.digits_model(), cw.demo.digits_samples()[0][0])
+    assert cw.get_method(clf.method).needs_layer
+
+
 def test_a_click_on_the_mask_and_a_painted_region_choose_what_is_explained(seg_view):
     view = seg_view
     mask = view.predicted_mask

@@ -24,6 +24,7 @@ import traitlets
 from ...errors import CNNWidgetsError, InvalidParameterError
 from ...render import stack_panels, text_rgba
 from ..common.canvas import OverlayCanvas
+from ..common.runner import join_at_exit
 from ..common.traits import ArrayTrait
 from ..common.style import as_card, card, hex_to_rgba, show, stylesheet
 from .panels import WHITE, cluster_row, mosaic
@@ -307,6 +308,9 @@ class AuditBrowser(widgets.VBox):
                 self.progress.layout.display = self.stop_button.layout.display = "none"
 
         self._job = threading.Thread(target=work, name="cnnwidgets-audit", daemon=True)
+        if not getattr(self, "_exit_hook", False):  # a daemon killed inside TensorFlow aborts the process
+            self._exit_hook = True
+            join_at_exit(self, AuditBrowser.stop, lambda browser: browser._job)
         self._job.start()
 
     def stop(self):

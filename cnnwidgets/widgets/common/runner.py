@@ -18,17 +18,47 @@ lock after cancelling, so once ``cancel()`` returns nothing it cancelled is
 drawn (a message shown after it, e.g. "Stopped", stays). A request submitted
 while an older result is being drawn does not wait: the older result was the
 latest when its drawing began, and the newer one replaces it when it is ready.
+
+At interpreter exit
+-------------------
+Worker threads are daemons (a kernel never waits for a lingering worker),
+but a daemon thread killed while inside TensorFlow's C++ code aborts the
+process ("terminate called after throwing ..."; exit status 134). So a
+runner whose worker has started registers an :mod:`atexit` hook (through a
+weak reference) that cancels its jobs and waits for the worker to end
+(:meth:`LatestRequestRunner.shutdown`, :func:`join_at_exit`).
 """
 
+import atexit
 import threading
+import weakref
 
 from ...errors import JobCancelled
 
-__all__ = ["LatestRequestRunner", "WIDGET_WORKER_LINGER"]
+__all__ = ["LatestRequestRunner", "WIDGET_WORKER_LINGER", "join_at_exit"]
 
 #: Seconds a widget's worker waits for the next request before its thread
 #: ends: starting a thread per event costs 1-2 ms on a busy machine.
 WIDGET_WORKER_LINGER = 5.0
+
+#: Seconds the exit hook waits for a cancelled job to return.
+EXIT_TIMEOUT = 30.0
+
+
+def join_at_exit(owner, stop, thread_of, timeout=EXIT_TIMEOUT):
+    """At interpreter exit, call ``stop(owner)`` and join ``thread_of(owner)`` (``owner`` held weakly)."""
+    reference = weakref.ref(owner)
+
+    def hook():
+        alive = reference()
+        if alive is None:
+            return
+        stop(alive)
+        thread = thread_of(alive)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    atexit.register(hook)
 
 
 class _Job:
@@ -79,6 +109,7 @@ class LatestRequestRunner:
         self._thread = None
         self._idle = threading.Event()
         self._idle.set()
+        self._exit_hook = False
         #: Jobs whose ``compute`` ran (a statistic tests can check).
         self.runs = 0
         #: Jobs that were replaced before they started.
@@ -106,10 +137,27 @@ class LatestRequestRunner:
                 self._idle.clear()  # the thread may be lingering, idle: wake it
                 self._wakeup.notify()
         if start:
+            if not self._exit_hook:
+                self._exit_hook = True
+                join_at_exit(self, LatestRequestRunner.shutdown, lambda runner: runner._thread)
             if self._on_busy is not None:
                 self._on_busy(True)
             self._thread.start()
         return job.cancel
+
+    def shutdown(self):
+        """Cancel every job and stop lingering, so that the worker thread ends (called at interpreter exit).
+
+        The runner still works afterwards, without lingering.
+        """
+        with self._lock:
+            self._linger = 0.0
+            if self._pending is not None:
+                self.dropped += 1
+            self._pending = None
+            if self._running is not None:
+                self._running.cancel.set()
+            self._wakeup.notify_all()
 
     def cancel(self):
         """Drop the waiting job and ask the running one to stop.

@@ -50,9 +50,17 @@ def _first(specs, default=None):
     return next((spec.name for spec in specs), default)
 
 
-def default_method(has_layers):
-    """The method shown first: the catalogue's first quick layer method, else its first quick method."""
+def default_method(has_layers, dense_output=False):
+    """The method shown first: the catalogue's first quick layer method, else its first quick method.
+
+    On a dense (map) output the first quick method that explains pixels
+    directly comes first: a region is a question of its own, and a CAM
+    method averages the gradient over the whole feature map, so behind a
+    linear 1x1-convolution head it draws the same map for every region.
+    """
     quick = [spec for spec in methods() if not spec.long and (has_layers or not spec.needs_layer)]
+    if dense_output:
+        return _first([s for s in quick if not s.needs_layer]) or available_methods(has_layers)[0]
     return _first([s for s in quick if s.needs_layer]) or _first(quick) or available_methods(has_layers)[0]
 
 

@@ -141,7 +141,7 @@ class SaliencyState(RequestedTarget, InspectorWidget):
     # ------------------------------------------------------------ validation
     @traitlets.default("method")
     def _default_method(self):
-        return default_method(bool(self._cam_layers))
+        return default_method(bool(self._cam_layers), dense_output=self.output_kind == "map")
 
     @traitlets.default("method_params")
     def _default_method_params(self):

@@ -57,7 +57,10 @@ class SaliencyOverlay(SaliencyView, SaliencyLayout, SaliencyCompute, SaliencySta
         A name from :func:`cnnwidgets.methods` (one of
         :attr:`available_methods`); default the catalogue's first quick
         method that explains a layer (Grad-CAM), or its first quick method
-        for a model without spatial layers.
+        for a model without spatial layers. On a dense (segmentation)
+        output, the first quick method that explains pixels directly (the
+        gradient), which follows the region explained where a CAM method
+        may not (see the README's *Targets*).
     method_params : dict, optional
         Parameters of ``method`` (``MethodSpec.params``), e.g.
         ``{"samples": 50}``; the others take their defaults.

@@ -368,3 +368,27 @@ def test_maximize_on_a_segmenters_output_layer_maximizes_its_channels():
     assert np.mean(result.scores) > np.mean(result.initial_scores)  # the channels' mean logits rose
     with pytest.raises(cw.LayerNotFoundError, match="3 channels"):
         insp.maximize("seg", [3], steps=2)
+
+
+def test_the_default_cam_layer_follows_the_targets_output_on_separate_branches():
+    """Two heads on two branches: a target on one head is explained at that branch's last feature map."""
+    seeded(5)
+    inp = keras.Input((H, W, 1))
+    x = L.Rescaling(1 / 255)(inp)
+    a = L.Conv2D(4, 3, padding="same", activation="relu", name="mask_conv")(x)
+    b = L.Conv2D(4, 3, padding="same", activation="relu", name="cls_conv")(x)
+    mask = L.Conv2D(2, 1, activation="softmax", name="mask")(a)
+    cls = L.Dense(3, activation="softmax", name="cls")(L.GlobalAveragePooling2D()(b))
+    insp = cw.Inspector(keras.Model(inp, [cls, mask]))
+    assert insp.default_cam_layer_for("mask").path == "mask_conv"
+    assert insp.default_cam_layer_for(0).path == "cls_conv"
+    image = images(1)[0]
+    region = Output("mask", Region(1, np.ones((H, W))))
+    np.testing.assert_allclose(insp.explain(image, "gradcam", region),
+                               insp.explain(image, "gradcam", region, layer="mask_conv"))
+    np.testing.assert_allclose(insp.explain(image, "gradcam", Output("cls", 2)),
+                               insp.explain(image, "gradcam", Output("cls", 2), layer="cls_conv"))
+    many = insp.explain_batch(images(2), "gradcam", region)
+    assert many.shape == (2, H, W) and np.abs(many).sum() > 0
+    with pytest.raises(cw.InvalidTargetError):
+        insp.default_cam_layer_for("nope")

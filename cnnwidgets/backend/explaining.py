@@ -79,8 +79,8 @@ class ExplainMethods:
         bound = spec.bind(params)
         batch_size = _batch_size(batch_size, spec)
         display, model_input, key = self.prepare(image)
-        path = self._spatial_layer(layer, spec.label).path if spec.needs_layer else None
         target = self._target(class_index, model_input, key)
+        path = self._spatial_layer(layer, spec.label, target).path if spec.needs_layer else None
         cache_key = ("explain", spec.name, key, target.key, path, spec.params_key(bound))
         result = self._cache.get(cache_key)
         if result is None:
@@ -122,9 +122,9 @@ class ExplainMethods:
         bound = spec.bind(params)
         batch_size = _batch_size(batch_size, spec)
         displays = self._image_batch(images)
-        path = self._spatial_layer(layer, spec.label).path if spec.needs_layer else None
         inputs = self._preprocess(displays) if len(displays) else displays
         targets = self._batch_targets(class_indices, inputs)
+        path = self._spatial_layer(layer, spec.label, targets).path if spec.needs_layer else None
         job = JobControl(len(displays), progress, cancel)
         job.check()
         maps = []

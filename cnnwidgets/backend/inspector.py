@@ -131,7 +131,7 @@ class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, Occlusion
         self._cache = ResultCache(max_entries=cache_size)
         self._functions = {}
         self._functions_lock = threading.Lock()
-        self._default_cam_layer = None
+        self._default_cam_layer = {}  # output index (None: any output) -> its default CAM layer
         #: How many times each compiled function was traced (tests check 1).
         self.trace_counts = Counter()
         #: How the last occlusion sweep and move ran (full or incremental) and their speed-ups.
@@ -214,9 +214,18 @@ class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, Occlusion
         NoSpatialLayerError
             The model has no layer with ``(H, W, C)`` output.
         """
+        return self.default_cam_layer_for(None)
+
+    def default_cam_layer_for(self, output=None):
+        """:attr:`default_cam_layer` among the layers that output ``output`` (index or name) depends on.
+
+        On a model with several heads on separate branches, the layer a
+        target on one head is explained at by default; ``None``: any output.
+        """
         graph = self._require_graph("find a layer for class activation maps")
-        if self._default_cam_layer is not None:
-            return self._default_cam_layer
+        output = None if output is None else self.output_index(output)
+        if output in self._default_cam_layer:
+            return self._default_cam_layer[output]
         # A dense output's head (the final layer, and a pre-activation layer of the output's own shape
         # such as a 1x1 "logits" conv) holds scores, not feature maps.
         finals = {id(layer) for layer in graph.final_layers}
@@ -228,10 +237,17 @@ class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, Occlusion
                 "the model has no layer with spatial (H, W, C) output, so Grad-CAM has no feature "
                 "maps to weigh; use saliency(...) (input gradients) or occlusion_map(...) instead"
             )
-        feeding = graph.feeding_paths()
+        feeding = graph.feeding_paths(output)
         candidates = [r for r in spatial if r.path in feeding and _positions(r.output_shape) > 1]
-        self._default_cam_layer = (candidates or spatial)[-1]  # the graph never changes: found once
-        return self._default_cam_layer
+        if output is not None and not candidates:
+            candidates = [r for r in spatial if r.path in feeding]
+        if output is not None and not candidates:
+            raise NoSpatialLayerError(
+                f"output {self.output_names[output]!r} depends on no layer with spatial (H, W, C) output, so a "
+                "CAM method has no feature maps to weigh there; use a gradient or perturbation method"
+            )
+        self._default_cam_layer[output] = (candidates or spatial)[-1]  # the graph never changes: found once
+        return self._default_cam_layer[output]
 
     def layer(self, spec):
         """Resolve a layer given by name, path (``"base/block_16_project"``), index or record.
@@ -265,8 +281,13 @@ class Inspector(ExplainMethods, EvaluateMethods, RandomizationMethods, Occlusion
         )
         raise LayerNotFoundError(f"the model has no layer named {spec!r}{hint} (see Inspector.layers)")
 
-    def _spatial_layer(self, spec, purpose):
-        record = self.default_cam_layer if spec is None else self.layer(spec)
+    def _spatial_layer(self, spec, purpose, target=None):
+        """The layer ``spec``, checked; ``None``: the default one for ``target``'s output (a resolved TargetBatch)."""
+        if spec is None:
+            whole = target is None or target.scorer.whole
+            record = self.default_cam_layer_for(None if whole else target.scorer.output)
+        else:
+            record = self.layer(spec)
         if not record.is_spatial:
             names = ", ".join(r.path for r in self.spatial_layers[-4:])
             raise NoSpatialLayerError(

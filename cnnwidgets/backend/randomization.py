@@ -116,7 +116,7 @@ class RandomizationMethods:
         resolved = self._target(class_index, model_input, key)
         # A classifier's class is fixed as an index (the trained model's choice); other targets pass as given.
         target = reported_target(self, class_index, resolved)
-        cam_layer = self._spatial_layer(layer, spec.label).path if spec.needs_layer else None
+        cam_layer = self._spatial_layer(layer, spec.label, resolved).path if spec.needs_layer else None
         groups = self._cascade_groups(layers, steps, resolved.scorer)
         job = JobControl(len(groups) + 1, progress, cancel)
         job.check()

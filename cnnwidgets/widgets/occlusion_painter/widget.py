@@ -156,8 +156,8 @@ class OcclusionPainter(OcclusionView, OcclusionTargets, OcclusionCompute, Inspec
 
     def __init__(self, model, image, class_names=None, preprocess=None, class_index=None, patch=None,
                  fill="gray", top_k=5, display_size=336, output=None, **kwargs):
+        self._ready = False  # first: traits given as keywords (e.g. value_sign) are set by super().__init__
         super().__init__(model, class_names=class_names, preprocess=preprocess, **kwargs)
-        self._ready = False
         # Live moves must not flash the progress bar (that is the sweep's), and
         # the worker stays alive between moves: starting a thread per move
         # would block the mouse handler until the new thread runs.

@@ -16,7 +16,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnnwidgets.backend.methods import get_method
+from cnnwidgets.widgets.saliency_overlay.methods import default_method
+
 NOTEBOOK = "saliency_targets_browser.ipynb"
+#: The method a dense output starts on (the catalogue's first quick pixel method).
+LABEL = get_method(default_method(True, dense_output=True)).label
 SIDE = 192  # 32x32 scenes and masks enlarged 6 times (four panels in a row)
 
 CELLS = [
@@ -85,20 +90,20 @@ def test_segmenter_mask_click_and_paint_in_jupyterlab(page, jupyter_server, harn
     image_box, mask_box = image_canvas.bounding_box(), mask_canvas.bounding_box()
     assert abs(image_box["y"] - mask_box["y"]) < 2 and mask_box["x"] > image_box["x"] + image_box["width"]
     assert abs(overlay_canvas.bounding_box()["y"] - image_box["y"]) < 2  # image, mask, map, overlay: one row
-    _wait_text(page, ".cnnwidgets-saliency", "Grad-CAM for tank over its predicted area")
+    _wait_text(page, ".cnnwidgets-saliency", f"{LABEL} for tank over its predicted area")
     harness.save_screenshot(widget, "saliency-targets-lab-segmenter")
 
     # hovering reads the class under the pointer; a click on the sky explains the background's predicted area
     page.mouse.move(*_screen(mask_box, 1, 1))
     _wait_text(page, ".cnnwidgets-target-hover", "row 1, col 1 background")
     page.mouse.click(*_screen(mask_box, 1, 1))
-    _wait_text(page, ".cnnwidgets-saliency", "Grad-CAM for background over its predicted area")
+    _wait_text(page, ".cnnwidgets-saliency", f"{LABEL} for background over its predicted area")
     overlay_background = harness.wait_for_pixels(page, overlay_canvas, _changed(overlay),
                                                  message="the overlay to change for the background")
 
     # the tank's button, then a stroke painted across the mask
     widget.locator(".cnnwidgets-target-class", has_text="tank").first.click()
-    _wait_text(page, ".cnnwidgets-saliency", "Grad-CAM for tank over its predicted area")
+    _wait_text(page, ".cnnwidgets-saliency", f"{LABEL} for tank over its predicted area")
     harness.wait_for_pixels(page, overlay_canvas, _changed(overlay_background),
                             message="the overlay to change back for the tank")
     before = harness.canvas_pixels(page, mask_canvas)

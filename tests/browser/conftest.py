@@ -1240,6 +1240,30 @@ def save_screenshot(page_or_locator: Any, name: str) -> Path:
     return path
 
 
+DARK_THEME, LIGHT_THEME = "JupyterLab Dark", "JupyterLab Light"
+
+
+def set_theme(page: Any, theme: str, settle_ms: int = 1500) -> None:
+    """Switch JupyterLab to ``theme`` (:data:`DARK_THEME` or :data:`LIGHT_THEME`) and let its stylesheet apply."""
+    page.evaluate("(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme)
+    page.wait_for_function("(light) => document.body.dataset.jpThemeLight === light",
+                           arg="true" if "Light" in theme else "false", timeout=30_000)
+    page.wait_for_timeout(settle_ms)  # the theme's stylesheet applies, charts re-render
+
+
+def wait_text(page: Any, selector: str, text: str, timeout: float = 60) -> None:
+    """Wait until an element matching ``selector`` shows ``text`` (``timeout`` in seconds)."""
+    page.wait_for_function(
+        "([sel, text]) => Array.from(document.querySelectorAll(sel)).some(n => n.innerText.includes(text))",
+        arg=[selector, text], timeout=timeout * 1000,
+    )
+
+
+def changed(before: np.ndarray, tolerance: int = 30) -> Callable[[np.ndarray], bool]:
+    """A :func:`wait_for_pixels` check: the canvas differs from ``before`` by more than ``tolerance``."""
+    return lambda px: px.shape != before.shape or np.abs(px.astype(int) - before.astype(int)).max() > tolerance
+
+
 @pytest.fixture(scope="session")
 def harness() -> SimpleNamespace:
     """The helpers of this conftest, as attributes (``harness.run_notebook_in_lab``).
@@ -1254,7 +1278,8 @@ def harness() -> SimpleNamespace:
         ``write_notebook``, ``run_notebook_in_lab``, ``open_in_voila``,
         ``canvas_pixels``, ``wait_for_pixels``, ``is_blank``,
         ``save_screenshot``, ``console_messages``, ``page_errors``,
-        ``SCREENSHOT_DIR`` ...
+        ``set_theme`` (with ``DARK_THEME``, ``LIGHT_THEME``), ``wait_text``,
+        ``changed``, ``SCREENSHOT_DIR`` ...
     """
     return SimpleNamespace(**{name: globals()[name] for name in __all__})
 
@@ -1263,4 +1288,5 @@ __all__ = [
     "ServerInfo", "NotebookRun", "write_notebook", "run_notebook_in_lab", "open_in_voila",
     "canvas_pixels", "wait_for_pixels", "is_blank", "save_screenshot", "console_messages",
     "page_errors", "SCREENSHOT_DIR", "CHROMIUM_PATH", "CHROMIUM_ARGS",
+    "DARK_THEME", "LIGHT_THEME", "set_theme", "wait_text", "changed",
 ]

@@ -47,21 +47,10 @@ audit = cw.audit(model, images[:60], method="gradcam")
 cw.AuditBrowser(audit)""",
 ]
 
-DARK = "JupyterLab Dark"
-LIGHT = "JupyterLab Light"
 
 
 def _luminance(pixels):
     return pixels[..., :3].astype(float) @ np.array([0.299, 0.587, 0.114])
-
-
-def _set_theme(page, theme):
-    page.evaluate("(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme)
-    page.wait_for_function(
-        "(light) => document.body.dataset.jpThemeLight === light",
-        arg="false" if theme == DARK else "true", timeout=30000,
-    )
-    page.wait_for_timeout(1500)  # the theme's stylesheet applies, charts re-render
 
 
 def _page_background(page):
@@ -118,8 +107,8 @@ def test_widgets_follow_the_dark_theme(page, jupyter_server, harness, notebook_r
                             message="the diagram to be drawn")
     try:
         light = {}
-        for theme, key in ((LIGHT, "light"), (DARK, "dark")):
-            _set_theme(page, theme)
+        for theme, key in ((harness.LIGHT_THEME, "light"), (harness.DARK_THEME, "dark")):
+            harness.set_theme(page, theme)
             browser.scroll_into_view_if_needed()
             harness.save_screenshot(browser, f"theme-{key}-layer-browser")
             painter.scroll_into_view_if_needed()
@@ -147,4 +136,4 @@ def test_widgets_follow_the_dark_theme(page, jupyter_server, harness, notebook_r
             rgb = [float(v) for v in text[text.index("(") + 1 : text.index(")")].split(",")[:3]]
             assert float(np.dot(rgb, [0.299, 0.587, 0.114])) > 120, text
     finally:
-        _set_theme(page, LIGHT)
+        harness.set_theme(page, harness.LIGHT_THEME)

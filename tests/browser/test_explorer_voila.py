@@ -17,17 +17,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "explorer.ipynb"
 #: The Explorer's strip: ``ThumbnailStrip`` defaults (40 px thumbnails, 4 px gaps).
 THUMB, GAP = 40, 4
 #: A "1" (the digits samples are sorted by class, ten of each); the app starts on sample 0, a "0".
 PICKED = 13
-
-
-def _changed(before, tolerance=30):
-    return lambda px: px.shape != before.shape or np.abs(px.astype(int) - before.astype(int)).max() > tolerance
 
 
 def _wait_text(page, locator, text, timeout=60):
@@ -66,7 +61,7 @@ def test_explorer_app_in_voila(page, voila_server, harness):
     strip.click(position={"x": GAP + PICKED * (THUMB + GAP) + THUMB / 2, "y": GAP + THUMB / 2})
     _wait_text(page, caption, f"image {PICKED} · label 1 · predicted 1")
     for name in ("preview", "maps", "strip"):
-        harness.wait_for_pixels(page, canvases[name], _changed(pixels[name]), timeout=60,
+        harness.wait_for_pixels(page, canvases[name], harness.changed(pixels[name]), timeout=60,
                                 message=f"the {name} canvas to change after picking image {PICKED}")
     harness.save_screenshot(explorer, "explorer-voila-layers-picked")
 
@@ -89,7 +84,7 @@ def test_explorer_app_in_voila(page, voila_server, harness):
     page.mouse.move(*at(0.4, 0.4), steps=6)
     page.mouse.move(*at(0.52, 0.5), steps=6)  # onto the stroke of the 1
     page.mouse.up()
-    harness.wait_for_pixels(page, canvas, _changed(image), timeout=60,
+    harness.wait_for_pixels(page, canvas, harness.changed(image), timeout=60,
                             message="the occluder to be drawn after the drag in Voila")
     page.wait_for_function("([node, before]) => node.innerText !== before",
                            arg=[target.element_handle(), scores_before], timeout=60_000)
@@ -109,7 +104,7 @@ def test_explorer_app_in_voila(page, voila_server, harness):
     name = button.inner_text().split(" · ")[0]
     button.click()
     _wait_text(page, saliency, f"for class '{name}'")
-    harness.wait_for_pixels(page, views["heatmap"], _changed(shown["heatmap"]), timeout=60,
+    harness.wait_for_pixels(page, views["heatmap"], harness.changed(shown["heatmap"]), timeout=60,
                             message=f"the saliency map to change after picking class {name}")
     harness.save_screenshot(explorer, "explorer-voila-saliency")
     _wait_text(page, caption, f"class explained: {name}")

@@ -15,7 +15,6 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 
 NOTEBOOK = "filter_grid_browser.ipynb"
 REPO_NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "02_filter_grid.ipynb"
@@ -46,18 +45,6 @@ def _positions(run):
     raise AssertionError(f"the notebook printed no positions; outputs: {run.outputs}")
 
 
-def _changed(before, tolerance=30):
-    return lambda px: px.shape != before.shape or np.abs(px.astype(int) - before.astype(int)).max() > tolerance
-
-
-def _wait_text(page, selector, text, timeout=120):
-    page.wait_for_function(
-        "([sel, text]) => Array.from(document.querySelectorAll(sel)).some(n => n.innerText.includes(text))",
-        arg=[selector, text],
-        timeout=timeout * 1000,
-    )
-
-
 def test_filter_grid_pages_clicks_and_maximizes_in_jupyterlab(page, jupyter_server, harness, notebook_root):
     harness.write_notebook(notebook_root, NOTEBOOK, CELLS)
     run = harness.run_notebook_in_lab(page, jupyter_server, NOTEBOOK,
@@ -79,34 +66,34 @@ def test_filter_grid_pages_clicks_and_maximizes_in_jupyterlab(page, jupyter_serv
 
     # Page forward with the button: other filters, other pixels.
     widget.locator(".cnnwidgets-filter-next").first.click()
-    page2 = harness.wait_for_pixels(page, grid, _changed(weights), timeout=30,
+    page2 = harness.wait_for_pixels(page, grid, harness.changed(weights), timeout=30,
                                     message="the grid to change after the next-page button")
-    _wait_text(page, ".cnnwidgets-filter-grid-widget", "page 2/4", timeout=30)
+    harness.wait_text(page, ".cnnwidgets-filter-grid-widget", "page 2/4", timeout=30)
 
     # Click filter 10's tile: it is outlined and shown large with its statistics.
     grid.click(position={"x": tile10[0], "y": tile10[1]})
-    _wait_text(page, ".cnnwidgets-filter-info", "Filter 10 of conv2", timeout=30)
+    harness.wait_text(page, ".cnnwidgets-filter-info", "Filter 10 of conv2", timeout=30)
     detail = run.root.locator("canvas.cnnwidgets-filter-detail").first
     harness.wait_for_pixels(page, detail, lambda px: not harness.is_blank(px, 10),
                             message="the selected filter to be drawn large")
     feature = run.root.locator("canvas.cnnwidgets-filter-feature-map").first
     harness.wait_for_pixels(page, feature, lambda px: not harness.is_blank(px, 10),
                             message="the feature map of the selected filter")
-    harness.wait_for_pixels(page, grid, _changed(page2, tolerance=60), timeout=30,
+    harness.wait_for_pixels(page, grid, harness.changed(page2, tolerance=60), timeout=30,
                             message="the selection outline to appear")
     harness.save_screenshot(page, "filter-grid-lab-weights-selected")
 
     # Switch to "What excites it": synthesized images replace the weights.
     before = harness.canvas_pixels(page, grid)
     widget.get_by_text("What excites it").first.click()
-    _wait_text(page, ".cnnwidgets-filter-grid-widget", "synthesized in", timeout=180)
-    maximized = harness.wait_for_pixels(page, grid, _changed(before), timeout=60,
+    harness.wait_text(page, ".cnnwidgets-filter-grid-widget", "synthesized in", timeout=180)
+    maximized = harness.wait_for_pixels(page, grid, harness.changed(before), timeout=60,
                                         message="the grid to show the synthesized images")
     # grey-scale images now, no red/blue weights
     spread = maximized.astype(int).max(axis=-1) - maximized.astype(int).min(axis=-1)
     assert (spread > 60).mean() < 0.02
     assert not harness.is_blank(maximized, 30)
-    _wait_text(page, ".cnnwidgets-filter-info", "(random start:", timeout=30)
+    harness.wait_text(page, ".cnnwidgets-filter-info", "(random start:", timeout=30)
     widget.scroll_into_view_if_needed()
     harness.save_screenshot(page, "filter-grid-lab-maximize")
     harness.save_screenshot(widget, "filter-grid-lab-widget")

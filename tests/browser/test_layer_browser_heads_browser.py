@@ -46,21 +46,10 @@ heads.wait(120)
 heads""",
 ]
 
-DARK = "JupyterLab Dark"
-LIGHT = "JupyterLab Light"
 
 
 def _luminance(pixels):
     return pixels[..., :3].astype(float) @ np.array([0.299, 0.587, 0.114])
-
-
-def _set_theme(page, theme):
-    page.evaluate("(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme)
-    page.wait_for_function(
-        "(light) => document.body.dataset.jpThemeLight === light",
-        arg="false" if theme == DARK else "true", timeout=30000,
-    )
-    page.wait_for_timeout(1500)  # the theme's stylesheet applies, charts re-render
 
 
 def _card_padding(page, card, canvas):
@@ -98,8 +87,8 @@ def test_output_heads_in_light_and_dark(page, jupyter_server, harness, notebook_
     assert tank.sum() > 50, tank.sum()
     assert "selected" in two_heads.locator(".cnnwidgets-output-head-values").first.inner_text()
     try:
-        for theme, key in ((LIGHT, "light"), (DARK, "dark")):
-            _set_theme(page, theme)
+        for theme, key in ((harness.LIGHT_THEME, "light"), (harness.DARK_THEME, "dark")):
+            harness.set_theme(page, theme)
             suffix = "" if key == "light" else "-dark"
             segmenter.scroll_into_view_if_needed()
             harness.save_screenshot(segmenter, f"layer-browser-heads-segmenter{suffix}")
@@ -114,4 +103,4 @@ def test_output_heads_in_light_and_dark(page, jupyter_server, harness, notebook_
                 assert corner < 80, corner
                 assert padding > 200, padding
     finally:
-        _set_theme(page, LIGHT)
+        harness.set_theme(page, harness.LIGHT_THEME)

@@ -24,7 +24,6 @@ import shutil
 import time
 from pathlib import Path
 
-import numpy as np
 
 NOTEBOOK = "live_view_browser.ipynb"
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -54,10 +53,6 @@ widgets.VBox([live.panel, filters])""",
 
 FIT = (f"history = model.fit(x, y, epochs={EPOCHS}, batch_size=64, validation_split=0.2, verbose=0, "
        "callbacks=[live])")
-
-
-def _changed(before, tolerance=30):
-    return lambda px: px.shape != before.shape or np.abs(px.astype(int) - before.astype(int)).max() > tolerance
 
 
 def _poll(condition, timeout, interval=0.2):
@@ -106,7 +101,7 @@ def test_widgets_follow_fit_and_replay_in_jupyterlab(page, jupyter_server, harne
     grid.click(position={"x": 34, "y": 34})
     detail = run.root.locator("canvas.cnnwidgets-filter-detail").first
     assert _poll(lambda: banner.count() and "epoch 5/" in banner.inner_text(), 120), banner.inner_text()
-    harness.wait_for_pixels(page, grid, _changed(early), timeout=60,
+    harness.wait_for_pixels(page, grid, harness.changed(early), timeout=60,
                             message="the filters to change between epoch 2 and epoch 5, while fit runs")
     assert page.evaluate("() => window.__cnnFit") == "running", "training ended too early to see it live"
     assert "training" in status.inner_text()
@@ -131,14 +126,14 @@ def test_widgets_follow_fit_and_replay_in_jupyterlab(page, jupyter_server, harne
         page.keyboard.press("ArrowLeft")
     assert _poll(lambda: "replay" in banner.inner_text() and "after epoch 1 " in banner.inner_text(), 60), (
         banner.inner_text())
-    harness.wait_for_pixels(page, grid, _changed(final), timeout=60, message="the filters of epoch 1")
+    harness.wait_for_pixels(page, grid, harness.changed(final), timeout=60, message="the filters of epoch 1")
     shutil.copyfile(harness.save_screenshot(top, "live-view-replay"), DOCS / "live_view_replay.png")
     for _ in range(EPOCHS - 1):
         page.keyboard.press("ArrowRight")
     assert _poll(lambda: "showing the final weights" in banner.inner_text(), 60), banner.inner_text()
     # (the inside only: the focus ring of the clicked canvas comes and goes with the keyboard focus)
     inside = lambda px: px[4:-4, 4:-4]  # noqa: E731
-    harness.wait_for_pixels(page, grid, lambda px: px.shape == final.shape and not _changed(inside(final))(inside(px)),
+    harness.wait_for_pixels(page, grid, lambda px: px.shape == final.shape and not harness.changed(inside(final))(inside(px)),
                             timeout=60,
                             message="the final filters again")
 

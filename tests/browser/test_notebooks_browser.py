@@ -26,7 +26,6 @@ import shutil
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
@@ -51,10 +50,6 @@ HEADS = {"10_beyond_classification.ipynb": ("map", "values")}
 #: Diagram points tried in turn until one selects another layer: the first row of blocks
 #: (digits CNN: conv2, a conv layer, so that a linked FilterGrid shows filters; MobileNetV2: Conv1_relu).
 DIAGRAM_CLICKS = [(298, 86), (282, 90), (230, 86), (200, 90), (162, 86)]
-
-
-def _changed(before, tolerance=30):
-    return lambda px: px.shape != before.shape or np.abs(px.astype(int) - before.astype(int)).max() > tolerance
 
 
 def _drawn(harness):
@@ -85,9 +80,9 @@ def _use_layer_browser(page, harness, widget, timeout):
             break
     else:
         pytest.fail(f"no click on the diagram at {DIAGRAM_CLICKS} selected another layer than {layer_before!r}")
-    harness.wait_for_pixels(page, diagram, _changed(diagram_before), timeout=30,
+    harness.wait_for_pixels(page, diagram, harness.changed(diagram_before), timeout=30,
                             message=f"the diagram highlight to move to {menu.input_value()}")
-    harness.wait_for_pixels(page, maps, _changed(maps_before), timeout=timeout,
+    harness.wait_for_pixels(page, maps, harness.changed(maps_before), timeout=timeout,
                             message=f"the feature maps to change to {menu.input_value()}")
     return f"layer {layer_before} -> {menu.input_value()}"
 
@@ -100,12 +95,12 @@ def _use_filter_grid(page, harness, widget, timeout):
         label = widget.inner_text()
         next_page.click()
         # a page of "what excites it" is synthesized in the background: give it time
-        harness.wait_for_pixels(page, grid, _changed(before), timeout=max(timeout, 180),
+        harness.wait_for_pixels(page, grid, harness.changed(before), timeout=max(timeout, 180),
                                 message="the filter grid to show the next page")
         assert widget.inner_text() != label
         return "next page"
     grid.click(position={"x": 34, "y": 34})  # one page only: select the first tile
-    harness.wait_for_pixels(page, grid, _changed(before), timeout=timeout,
+    harness.wait_for_pixels(page, grid, harness.changed(before), timeout=timeout,
                             message="the filter grid to outline the clicked tile")
     widget.locator("canvas.cnnwidgets-filter-detail").first.wait_for(state="visible", timeout=timeout * 1000)
     return "tile click"
@@ -129,7 +124,7 @@ def _use_occlusion_painter(page, harness, widget, timeout):
     panel = widget.locator(".cnnwidgets-target-panel").filter(visible=True)
     readout = panel.first.inner_text() if panel.count() else None
     _drag(page, canvas, [(0.25, 0.3), (0.45, 0.5), (0.6, 0.65)])
-    harness.wait_for_pixels(page, canvas, _changed(before), timeout=timeout,
+    harness.wait_for_pixels(page, canvas, harness.changed(before), timeout=timeout,
                             message="the occluder to be drawn after the drag")
     if readout is None:
         return "drag"
@@ -162,7 +157,7 @@ def _use_saliency_overlay(page, harness, widget, timeout):
                                timeout=timeout * 1000)
 
     def changed():
-        return any(_changed(before[key])(harness.canvas_pixels(page, canvas))
+        return any(harness.changed(before[key])(harness.canvas_pixels(page, canvas))
                    for key, canvas in (("heatmap", heatmap), ("overlay", overlay)))
 
     assert _poll(changed, timeout), f"the saliency map did not change after choosing {name!r}"

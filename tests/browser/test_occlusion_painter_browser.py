@@ -43,18 +43,6 @@ BAR_HEIGHTS_JS = """
 """
 
 
-def _changed(before, tolerance=30):
-    return lambda px: px.shape != before.shape or np.abs(px.astype(int) - before.astype(int)).max() > tolerance
-
-
-def _wait_text(page, selector, text, timeout=60):
-    page.wait_for_function(
-        "([sel, text]) => Array.from(document.querySelectorAll(sel)).some(n => n.innerText.includes(text))",
-        arg=[selector, text],
-        timeout=timeout * 1000,
-    )
-
-
 def _screen_point(box, row, col):
     """Page coordinates of the centre of image pixel (row, col) on the canvas' bounding box."""
     scale_x, scale_y = box["width"] / (28 * FACTOR), box["height"] / (28 * FACTOR)
@@ -83,7 +71,7 @@ def test_dragging_the_occluder_changes_the_chart_in_jupyterlab(page, jupyter_ser
     image = harness.wait_for_pixels(page, canvas, lambda px: not harness.is_blank(px, 10),
                                     message="the digit to be drawn")
     assert abs(image.shape[0] - 336) <= 1 and abs(image.shape[1] - 336) <= 1
-    _wait_text(page, ".cnnwidgets-occlusion-target", "p(9) = 1.000")
+    harness.wait_text(page, ".cnnwidgets-occlusion-target", "p(9) = 1.000")
     heights = lambda: page.evaluate(BAR_HEIGHTS_JS, figure.element_handle())  # noqa: E731
     page.wait_for_function(f"(f) => ({BAR_HEIGHTS_JS})(f).length === 5", arg=figure.element_handle())
     bars_before = heights()
@@ -93,8 +81,8 @@ def test_dragging_the_occluder_changes_the_chart_in_jupyterlab(page, jupyter_ser
     # drag across the digit, ending right of the lower stroke: the 9 becomes an 8
     box = canvas.bounding_box()
     _drag(page, box, [(8, 6), (12, 12), (16, 14), (20, 16), (22, 17)])
-    _wait_text(page, ".cnnwidgets-occlusion-target", "p(9) = 0.000", timeout=60)
-    dragged = harness.wait_for_pixels(page, canvas, _changed(image), message="the occluder to be drawn")
+    harness.wait_text(page, ".cnnwidgets-occlusion-target", "p(9) = 0.000", timeout=60)
+    dragged = harness.wait_for_pixels(page, canvas, harness.changed(image), message="the occluder to be drawn")
     # the grey square (model's grey, 128) covers pixels (20..24, 15..19); the outline is orange
     sy, sx = dragged.shape[0] / 336, dragged.shape[1] / 336
     inside = dragged[int(22.5 * FACTOR * sy) - 8 : int(22.5 * FACTOR * sy) + 8,
@@ -107,7 +95,7 @@ def test_dragging_the_occluder_changes_the_chart_in_jupyterlab(page, jupyter_ser
     bars_after = heights()
     assert max(bars_before) - bars_before[0] < 1  # uncovered: the 9 (first bar) is the tallest
     assert bars_after[0] < 0.1 * bars_before[0]  # covered: its bar is (almost) gone
-    chart_after = harness.wait_for_pixels(page, figure, _changed(chart_before), message="the chart to change")
+    chart_after = harness.wait_for_pixels(page, figure, harness.changed(chart_before), message="the chart to change")
     assert chart_after.shape[:2] == chart_before.shape[:2]
     harness.save_screenshot(widget, "occlusion-painter-lab-dragged")
     harness.save_screenshot(figure, "occlusion-painter-lab-chart-dragged")
@@ -116,7 +104,7 @@ def test_dragging_the_occluder_changes_the_chart_in_jupyterlab(page, jupyter_ser
     widget.locator(".cnnwidgets-occlusion-sweep").first.click()
     legend = run.root.locator(".cnnwidgets-occlusion-legend").first
     legend.wait_for(state="visible", timeout=60_000)
-    swept = harness.wait_for_pixels(page, canvas, _changed(dragged), timeout=60, message="the map to be drawn")
+    swept = harness.wait_for_pixels(page, canvas, harness.changed(dragged), timeout=60, message="the map to be drawn")
     # red below the stroke, where covering hurts the 9 most (the square covers the peak itself)
     sy, sx = swept.shape[0] / 336, swept.shape[1] / 336
     hot = (slice(int(25 * FACTOR * sy), int(28 * FACTOR * sy) - 2), slice(int(14 * FACTOR * sx), int(21 * FACTOR * sx)))
@@ -124,14 +112,14 @@ def test_dragging_the_occluder_changes_the_chart_in_jupyterlab(page, jupyter_ser
     assert redness(dragged) < 5 < 60 < redness(swept), (redness(dragged), redness(swept))
     assert not harness.is_blank(harness.canvas_pixels(page, legend), 10)
     page.mouse.move(*_screen_point(box, 21, 15))
-    _wait_text(page, ".cnnwidgets-occlusion-hover", "map at row 21, column 15", timeout=30)
+    harness.wait_text(page, ".cnnwidgets-occlusion-hover", "map at row 21, column 15", timeout=30)
     harness.save_screenshot(widget, "occlusion-painter-lab-swept")
 
     # Paint mode: brush a stroke over the loop of the 9
     widget.get_by_text("Paint", exact=True).first.click()
     before_paint = harness.canvas_pixels(page, canvas)
     _drag(page, box, [(7, 10), (7, 20), (12, 20), (12, 10)])
-    painted = harness.wait_for_pixels(page, canvas, _changed(before_paint), timeout=30,
+    painted = harness.wait_for_pixels(page, canvas, harness.changed(before_paint), timeout=30,
                                       message="the painted stroke to be drawn")
     grey = (np.abs(painted.astype(int) - 128).max(axis=-1) <= 3).mean()
     assert grey > 0.05

@@ -40,7 +40,6 @@ loc_painter.wait(120)
 loc_painter""",
 ]
 
-DARK, LIGHT = "JupyterLab Dark", "JupyterLab Light"
 
 
 def _tank_centre():
@@ -66,13 +65,6 @@ def _text_changes(page, locator, before, timeout=60):
     page.wait_for_function("([node, before]) => node.innerText !== before && node.innerText.length > 0",
                            arg=[locator.element_handle(), before], timeout=timeout * 1000)
     return locator.inner_text()
-
-
-def _set_theme(page, theme):
-    page.evaluate("(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme)
-    page.wait_for_function("(light) => document.body.dataset.jpThemeLight === light",
-                           arg="false" if theme == DARK else "true", timeout=30000)
-    page.wait_for_timeout(1500)
 
 
 def _luminance(rgb_text):
@@ -126,8 +118,8 @@ def test_the_painter_on_a_segmenter_and_a_regressor(page, jupyter_server, harnes
     assert locator.locator(".cnnwidgets-value-sign").first.is_visible()
 
     try:
-        for theme, key in ((LIGHT, "light"), (DARK, "dark")):
-            _set_theme(page, theme)
+        for theme, key in ((harness.LIGHT_THEME, "light"), (harness.DARK_THEME, "dark")):
+            harness.set_theme(page, theme)
             for name, widget in (("segmenter", segmenter), ("locator", locator)):
                 widget.scroll_into_view_if_needed()
                 harness.save_screenshot(widget, f"occlusion-targets-{name}-{key}")
@@ -140,4 +132,4 @@ def test_the_painter_on_a_segmenter_and_a_regressor(page, jupyter_server, harnes
                 node = widget.locator(".cnnwidgets-occlusion-target div").first.element_handle()
                 assert _luminance(page.evaluate("(n) => getComputedStyle(n).color", node)) > 120
     finally:
-        _set_theme(page, LIGHT)
+        harness.set_theme(page, harness.LIGHT_THEME)

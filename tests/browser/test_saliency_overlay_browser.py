@@ -94,26 +94,6 @@ view""",
 ]
 
 
-DARK, LIGHT = "JupyterLab Dark", "JupyterLab Light"
-
-
-def _set_theme(page, theme):
-    page.evaluate("(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme)
-    page.wait_for_function("(light) => document.body.dataset.jpThemeLight === light",
-                           arg="false" if theme == DARK else "true", timeout=30_000)
-    page.wait_for_timeout(1500)  # the theme's stylesheet applies
-
-
-def _changed(before, tolerance=30):
-    return lambda px: px.shape != before.shape or np.abs(px.astype(int) - before.astype(int)).max() > tolerance
-
-
-def _wait_text(page, selector, text, timeout=60):
-    page.wait_for_function(
-        "([sel, text]) => Array.from(document.querySelectorAll(sel)).some(n => n.innerText.includes(text))",
-        arg=[selector, text],
-        timeout=timeout * 1000,
-    )
 
 
 def _blockiness(pixels, factor=10):
@@ -136,7 +116,7 @@ def test_class_buttons_and_compare_in_jupyterlab(page, jupyter_server, harness, 
 
     digit = harness.wait_for_pixels(page, image_canvas, lambda px: not harness.is_blank(px, 10),
                                     message="the digit to be drawn")
-    overlay = harness.wait_for_pixels(page, overlay_canvas, _changed(digit, 20),
+    overlay = harness.wait_for_pixels(page, overlay_canvas, harness.changed(digit, 20),
                                       message="the Grad-CAM overlay to be drawn")
     heat = harness.wait_for_pixels(page, heat_canvas, lambda px: not harness.is_blank(px, 10),
                                    message="the Grad-CAM map to be drawn")
@@ -145,7 +125,7 @@ def test_class_buttons_and_compare_in_jupyterlab(page, jupyter_server, harness, 
         assert _blockiness(pixels) <= 2, _blockiness(pixels)
     exact = harness.canvas_pixels(page, overlay_canvas, method="dataurl", mode="RGBA")
     assert exact.shape == (28, 28, 4) and (exact[..., 3] == 255).all()  # the image's own pixels travel
-    _wait_text(page, ".cnnwidgets-saliency", "Grad-CAM for class '9'")
+    harness.wait_text(page, ".cnnwidgets-saliency", "Grad-CAM for class '9'")
     harness.save_screenshot(widget, "saliency-overlay-lab-initial")
 
     # the second class button: the map and the overlay are recomputed for that class
@@ -154,33 +134,33 @@ def test_class_buttons_and_compare_in_jupyterlab(page, jupyter_server, harness, 
     label = second.inner_text()
     second_class = label.split("\u00b7")[0].strip()
     second.click()
-    heat_after = harness.wait_for_pixels(page, heat_canvas, _changed(heat), message="the map to change")
-    overlay_after = harness.wait_for_pixels(page, overlay_canvas, _changed(overlay),
+    heat_after = harness.wait_for_pixels(page, heat_canvas, harness.changed(heat), message="the map to change")
+    overlay_after = harness.wait_for_pixels(page, overlay_canvas, harness.changed(overlay),
                                             message="the overlay to change after the class click")
     assert not np.array_equal(overlay, overlay_after) and not np.array_equal(heat, heat_after)
-    _wait_text(page, ".cnnwidgets-saliency", f"Grad-CAM for class '{second_class}'")
+    harness.wait_text(page, ".cnnwidgets-saliency", f"Grad-CAM for class '{second_class}'")
     page.wait_for_function("(b) => b.classList.contains('mod-primary')", arg=second.element_handle(),
                            timeout=30_000)
 
     # hover: the value under the pointer
     box = overlay_canvas.bounding_box()
     page.mouse.move(box["x"] + 14.5 * box["width"] / 28, box["y"] + 20.5 * box["height"] / 28)
-    _wait_text(page, ".cnnwidgets-saliency", "x=14, y=20", timeout=30)
+    harness.wait_text(page, ".cnnwidgets-saliency", "x=14, y=20", timeout=30)
     harness.save_screenshot(widget, "saliency-overlay-lab-class-switched")
 
     # another method from the catalogue's picker (labelled by family)
     picker = widget.locator(".cnnwidgets-method-picker select")
     picker.select_option(label="Gradient \u00b7 Vanilla gradient")
-    gradient = harness.wait_for_pixels(page, overlay_canvas, _changed(overlay_after),
+    gradient = harness.wait_for_pixels(page, overlay_canvas, harness.changed(overlay_after),
                                        message="the gradient overlay to be drawn")
     assert gradient.shape[:2] == overlay_after.shape[:2]
-    _wait_text(page, ".cnnwidgets-saliency", "Vanilla gradient for class")
+    harness.wait_text(page, ".cnnwidgets-saliency", "Vanilla gradient for class")
 
     # a long method: its parameter sliders and Stop appear; moving a slider recomputes
     picker.select_option(label="Gradient \u00b7 SmoothGrad")
-    smooth = harness.wait_for_pixels(page, overlay_canvas, _changed(gradient),
+    smooth = harness.wait_for_pixels(page, overlay_canvas, harness.changed(gradient),
                                      message="the SmoothGrad overlay to be drawn")
-    _wait_text(page, ".cnnwidgets-saliency", "SmoothGrad for class")
+    harness.wait_text(page, ".cnnwidgets-saliency", "SmoothGrad for class")
     params = widget.locator(".cnnwidgets-method-params")
     assert params.is_visible() and widget.locator(".cnnwidgets-stop").is_visible()
     for label in ("Samples", "Noise", "Seed", "Signed"):
@@ -191,13 +171,13 @@ def test_class_buttons_and_compare_in_jupyterlab(page, jupyter_server, harness, 
     for _ in range(5):
         page.keyboard.press("ArrowRight")
     page.wait_for_function("(el) => el.innerText.trim() === '30'", arg=readout.element_handle(), timeout=30_000)
-    harness.wait_for_pixels(page, overlay_canvas, _changed(smooth, 5),
+    harness.wait_for_pixels(page, overlay_canvas, harness.changed(smooth, 5),
                             message="the overlay to change after the samples slider moved")
     harness.save_screenshot(widget, "saliency-overlay-lab-smoothgrad-params")
 
     # Compare tab: one titled overlay per catalogue method, six a row, for the predicted class
     buttons.nth(0).click()
-    _wait_text(page, ".cnnwidgets-saliency", "SmoothGrad for class '9'")
+    harness.wait_text(page, ".cnnwidgets-saliency", "SmoothGrad for class '9'")
     count = len(cw.methods())
     widget.locator(".lm-TabBar-tab", has_text="Compare").first.click()
     panels = run.root.locator(".cnnwidgets-saliency-compare canvas")
@@ -210,7 +190,7 @@ def test_class_buttons_and_compare_in_jupyterlab(page, jupyter_server, harness, 
     assert len(set(tops)) == -(-count // 6) and tops[:6] == [tops[0]] * 6 and tops[6] > tops[0], tops
     assert len({px.tobytes() for px in drawn}) >= count - 1  # different maps (two may agree on a digit)
     for spec in cw.methods():
-        _wait_text(page, ".cnnwidgets-saliency-compare", spec.label, timeout=30)
+        harness.wait_text(page, ".cnnwidgets-saliency-compare", spec.label, timeout=30)
     harness.save_screenshot(widget, "saliency-overlay-lab-compare")
     harness.save_screenshot(page, "saliency-overlay-lab-page")
 
@@ -231,15 +211,15 @@ def test_compare_six_cam_methods_on_the_nested_mobilenet(page, jupyter_server, h
     # each feature map); the other three differ.
     assert len({px.tobytes() for px in drawn}) == 4
     for spec in cw.methods("cam")[:6]:
-        _wait_text(page, ".cnnwidgets-saliency-compare", spec.label, timeout=30)
-    _wait_text(page, ".cnnwidgets-saliency", "explain mobilenetv2_1.00_224/out_relu", timeout=30)
+        harness.wait_text(page, ".cnnwidgets-saliency-compare", spec.label, timeout=30)
+    harness.wait_text(page, ".cnnwidgets-saliency", "explain mobilenetv2_1.00_224/out_relu", timeout=30)
     harness.save_screenshot(widget, "saliency-overlay-lab-compare-cams")
     try:  # and in JupyterLab's dark theme (the settings live for the whole session: switched back below)
-        _set_theme(page, DARK)
+        harness.set_theme(page, harness.DARK_THEME)
         widget.scroll_into_view_if_needed()
         harness.save_screenshot(widget, "saliency-overlay-lab-compare-cams-dark")
     finally:
-        _set_theme(page, LIGHT)
+        harness.set_theme(page, harness.LIGHT_THEME)
 
 
 def test_saliency_notebook_runs_in_jupyterlab(page, jupyter_server, harness, notebook_root):

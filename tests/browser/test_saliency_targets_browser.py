@@ -14,7 +14,6 @@ beside the image, the second one explained downwards.
 
 from __future__ import annotations
 
-import numpy as np
 
 from cnnwidgets.backend.methods import get_method
 from cnnwidgets.widgets.saliency_overlay.methods import default_method
@@ -43,25 +42,6 @@ values_view.wait(120)
 values_view""",
 ]
 
-DARK, LIGHT = "JupyterLab Dark", "JupyterLab Light"
-
-
-def _set_theme(page, theme):
-    page.evaluate("(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme)
-    page.wait_for_function("(light) => document.body.dataset.jpThemeLight === light",
-                           arg="false" if theme == DARK else "true", timeout=30_000)
-    page.wait_for_timeout(1500)  # the theme's stylesheet applies
-
-
-def _changed(before, tolerance=30):
-    return lambda px: px.shape != before.shape or np.abs(px.astype(int) - before.astype(int)).max() > tolerance
-
-
-def _wait_text(page, selector, text, timeout=60):
-    page.wait_for_function(
-        "([sel, text]) => Array.from(document.querySelectorAll(sel)).some(n => n.innerText.includes(text))",
-        arg=[selector, text], timeout=timeout * 1000,
-    )
 
 
 def _screen(box, row, col, side=32):
@@ -84,27 +64,27 @@ def test_segmenter_mask_click_and_paint_in_jupyterlab(page, jupyter_server, harn
                                     message="the scene to be drawn")
     mask = harness.wait_for_pixels(page, mask_canvas, lambda px: not harness.is_blank(px, 10),
                                    message="the predicted mask to be drawn")
-    overlay = harness.wait_for_pixels(page, overlay_canvas, _changed(scene, 20), message="the overlay to be drawn")
+    overlay = harness.wait_for_pixels(page, overlay_canvas, harness.changed(scene, 20), message="the overlay to be drawn")
     for pixels in (scene, mask, overlay):
         assert abs(pixels.shape[0] - SIDE) <= 1 and abs(pixels.shape[1] - SIDE) <= 1, pixels.shape
     image_box, mask_box = image_canvas.bounding_box(), mask_canvas.bounding_box()
     assert abs(image_box["y"] - mask_box["y"]) < 2 and mask_box["x"] > image_box["x"] + image_box["width"]
     assert abs(overlay_canvas.bounding_box()["y"] - image_box["y"]) < 2  # image, mask, map, overlay: one row
-    _wait_text(page, ".cnnwidgets-saliency", f"{LABEL} for tank over its predicted area")
+    harness.wait_text(page, ".cnnwidgets-saliency", f"{LABEL} for tank over its predicted area")
     harness.save_screenshot(widget, "saliency-targets-lab-segmenter")
 
     # hovering reads the class under the pointer; a click on the sky explains the background's predicted area
     page.mouse.move(*_screen(mask_box, 1, 1))
-    _wait_text(page, ".cnnwidgets-target-hover", "row 1, col 1 background")
+    harness.wait_text(page, ".cnnwidgets-target-hover", "row 1, col 1 background")
     page.mouse.click(*_screen(mask_box, 1, 1))
-    _wait_text(page, ".cnnwidgets-saliency", f"{LABEL} for background over its predicted area")
-    overlay_background = harness.wait_for_pixels(page, overlay_canvas, _changed(overlay),
+    harness.wait_text(page, ".cnnwidgets-saliency", f"{LABEL} for background over its predicted area")
+    overlay_background = harness.wait_for_pixels(page, overlay_canvas, harness.changed(overlay),
                                                  message="the overlay to change for the background")
 
     # the tank's button, then a stroke painted across the mask
     widget.locator(".cnnwidgets-target-class", has_text="tank").first.click()
-    _wait_text(page, ".cnnwidgets-saliency", f"{LABEL} for tank over its predicted area")
-    harness.wait_for_pixels(page, overlay_canvas, _changed(overlay_background),
+    harness.wait_text(page, ".cnnwidgets-saliency", f"{LABEL} for tank over its predicted area")
+    harness.wait_for_pixels(page, overlay_canvas, harness.changed(overlay_background),
                             message="the overlay to change back for the tank")
     before = harness.canvas_pixels(page, mask_canvas)
     page.mouse.move(*_screen(mask_box, 24, 3))
@@ -113,19 +93,19 @@ def test_segmenter_mask_click_and_paint_in_jupyterlab(page, jupyter_server, harn
         page.mouse.move(*_screen(mask_box, 24, col))
     page.mouse.up()
     page.mouse.move(5, 5)  # off the mask: the hover line clears
-    _wait_text(page, ".cnnwidgets-saliency", "tank over its painted region")
-    harness.wait_for_pixels(page, mask_canvas, _changed(before), message="the painted region to be outlined")
+    harness.wait_text(page, ".cnnwidgets-saliency", "tank over its painted region")
+    harness.wait_for_pixels(page, mask_canvas, harness.changed(before), message="the painted region to be outlined")
     values_view = run.root.locator(".cnnwidgets-saliency").nth(1)
     rows = values_view.locator(".cnnwidgets-value-rows").first
     assert rows.locator(".cnnwidgets-value-button").count() == 2
     assert "mod-primary" in rows.locator(".cnnwidgets-value-button").nth(1).get_attribute("class")
-    _wait_text(page, ".cnnwidgets-saliency", "Integrated Gradients for 1 (down)")
+    harness.wait_text(page, ".cnnwidgets-saliency", "Integrated Gradients for 1 (down)")
     try:
-        for theme, suffix in ((LIGHT, ""), (DARK, "-dark")):
-            _set_theme(page, theme)
+        for theme, suffix in ((harness.LIGHT_THEME, ""), (harness.DARK_THEME, "-dark")):
+            harness.set_theme(page, theme)
             widget.scroll_into_view_if_needed()
             harness.save_screenshot(widget, f"saliency-targets-lab-painted{suffix}")
             values_view.scroll_into_view_if_needed()
             harness.save_screenshot(values_view, f"saliency-targets-lab-values{suffix}")
     finally:
-        _set_theme(page, LIGHT)
+        harness.set_theme(page, harness.LIGHT_THEME)

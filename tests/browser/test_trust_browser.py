@@ -24,14 +24,6 @@ view""",
 ]
 
 
-def _wait_text(page, selector, text, timeout=90):
-    page.wait_for_function(
-        "([sel, text]) => Array.from(document.querySelectorAll(sel)).some(n => n.innerText.includes(text))",
-        arg=[selector, text],
-        timeout=timeout * 1000,
-    )
-
-
 def _theme(page, name):
     page.evaluate("(name) => window.jupyterapp.commands.execute('apputils:change-theme', {theme: name})", name)
     page.wait_for_function("(light) => document.body.dataset.jpThemeLight === light",
@@ -48,8 +40,8 @@ def test_trust_panel_and_cascade_in_jupyterlab(page, jupyter_server, harness, no
     section.scroll_into_view_if_needed()
 
     # the curves of the Grad-CAM map shown, and their areas
-    _wait_text(page, ".cnnwidgets-trust-summary", "Deletion")
-    _wait_text(page, ".cnnwidgets-trust-summary", "Insertion")
+    harness.wait_text(page, ".cnnwidgets-trust-summary", "Deletion", timeout=90)
+    harness.wait_text(page, ".cnnwidgets-trust-summary", "Insertion", timeout=90)
     page.wait_for_function(
         "() => Array.from(document.querySelectorAll('.cnnwidgets-trust-curves path.line'))"
         ".filter(p => (p.getAttribute('d') || '').length > 100).length >= 2",
@@ -59,9 +51,9 @@ def test_trust_panel_and_cascade_in_jupyterlab(page, jupyter_server, harness, no
 
     # Compare: the compared maps ranked by deletion
     widget.locator(".lm-TabBar-tab", has_text="Compare").first.click()
-    _wait_text(page, ".cnnwidgets-trust-ranking", "best first")
+    harness.wait_text(page, ".cnnwidgets-trust-ranking", "best first", timeout=90)
     for title in ("Gradient", "SmoothGrad", "Integrated Gradients", "Grad-CAM"):
-        _wait_text(page, ".cnnwidgets-trust-ranking", title, timeout=30)
+        harness.wait_text(page, ".cnnwidgets-trust-ranking", title, timeout=30)
     section.scroll_into_view_if_needed()
     harness.save_screenshot(section, "trust-lab-panel")
 
@@ -73,13 +65,13 @@ def test_trust_panel_and_cascade_in_jupyterlab(page, jupyter_server, harness, no
     strip = section.locator(".cnnwidgets-cascade-strip canvas")
     page.wait_for_function(
         "() => document.querySelectorAll('.cnnwidgets-cascade-strip canvas').length === 6", timeout=120_000)
-    _wait_text(page, ".cnnwidgets-cascade", "once every layer is randomized", timeout=120)
+    harness.wait_text(page, ".cnnwidgets-cascade", "once every layer is randomized", timeout=120)
     for index in range(6):
         harness.wait_for_pixels(page, strip.nth(index), lambda px: not harness.is_blank(px, 10),
                                 message=f"cascade step {index} to be drawn")
     box = strip.nth(3).bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    _wait_text(page, ".cnnwidgets-cascade-large", "step 3")
+    harness.wait_text(page, ".cnnwidgets-cascade-large", "step 3", timeout=90)
     large = section.locator(".cnnwidgets-cascade-large canvas").first
     harness.wait_for_pixels(page, large, lambda px: not harness.is_blank(px, 10), message="the large step")
     page.wait_for_function(

@@ -5,15 +5,14 @@ import pytest
 
 from cnnwidgets.render import apply_colormap
 from cnnwidgets.render.heads import (
-    BACKGROUND_COLOUR,
     HEAD_HIGHLIGHT,
-    class_palette,
     format_head_value,
     mask_legend_rgba,
     mask_rgba,
     score_maps_rgba,
     values_rgba,
 )
+from cnnwidgets.render.masks import BACKGROUND_COLOUR, class_palette
 
 
 @pytest.mark.parametrize("count", [1, 2, 5, 11, 21, 40])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from cnnwidgets.render.masks import (
-    CLASS_COLOURS,
+    BACKGROUND_COLOUR,
     box_region,
     brush_region,
     channel_areas,
@@ -23,12 +23,11 @@ def rgb(hex_colour):
     return np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)], np.float64)
 
 
-def test_palette_is_opaque_distinct_and_cycles():
-    palette = class_palette(len(CLASS_COLOURS) + 2)
-    assert palette.dtype == np.uint8 and palette.shape == (len(CLASS_COLOURS) + 2, 4)
-    assert (palette[:, 3] == 255).all()
-    assert len({tuple(c) for c in palette[: len(CLASS_COLOURS)]}) == len(CLASS_COLOURS)
-    np.testing.assert_array_equal(palette[len(CLASS_COLOURS)], palette[0])
+def test_palette_is_opaque_and_distinct_with_the_background_first():
+    palette = class_palette(14)
+    assert palette.dtype == np.uint8 and palette.shape == (14, 4)
+    assert (palette[:, 3] == 255).all() and tuple(palette[0]) == BACKGROUND_COLOUR
+    assert len({tuple(c) for c in palette}) == 14
     with pytest.raises(ValueError):
         class_palette(0)
 
@@ -56,7 +55,7 @@ def test_mask_colours_without_image_or_region_are_the_palette():
     assert out.shape == (6, 6, 4) and out.dtype == np.uint8 and (out[..., 3] == 255).all()
     for (r, c), label in np.ndenumerate(mask):
         block = out[3 * r:3 * r + 3, 3 * c:3 * c + 3, :3].reshape(-1, 3)
-        assert (block == rgb(CLASS_COLOURS[label])).all()
+        assert (block == class_palette(3)[label, :3]).all()
 
 
 def test_image_shows_through_and_outside_the_region_is_dimmed():
@@ -67,7 +66,7 @@ def test_image_shows_through_and_outside_the_region_is_dimmed():
     region = np.zeros((4, 4), bool)
     region[1:3, 1:3] = True
     out = mask_rgba(mask, 2, image, region, factor=8, image_share=0.25, dim=0.5).astype(np.float64)
-    mixed = 0.75 * rgb(CLASS_COLOURS[0]) + 0.25 * 200
+    mixed = 0.75 * class_palette(2)[0, :3].astype(np.float64) + 0.25 * 200
     np.testing.assert_allclose(out[20, 20, :3], np.round(mixed), atol=1)  # inside the region, off the outline
     np.testing.assert_allclose(out[2, 2, :3], np.round(0.5 * mixed), atol=1)  # outside, far from it
     inside, outside = region_outline(sample_nearest(region, (32, 32)), width=2)
@@ -124,5 +123,5 @@ def test_a_large_mask_is_drawn_at_the_size_asked_for():
     mask[:, 32:] = 1
     out = mask_rgba(mask, 2, size=(16, 16))
     assert out.shape == (16, 16, 4)
-    assert (out[:, :8, :3] == rgb(CLASS_COLOURS[0])).all() and (out[:, 8:, :3] == rgb(CLASS_COLOURS[1])).all()
+    assert (out[:, :8, :3] == class_palette(2)[0, :3]).all() and (out[:, 8:, :3] == class_palette(2)[1, :3]).all()
     np.testing.assert_array_equal(mask_rgba(mask[:8, 28:36], 2, size=(24, 24)), mask_rgba(mask[:8, 28:36], 2, factor=3))

@@ -95,7 +95,7 @@ def test_segmenter_head_shows_its_mask_and_score_maps(segmenter, scenes):
     np.testing.assert_array_equal(browser.predicted_mask, np.argmax(raw, axis=-1))
     assert browser.output_kind == "map" and browser.probabilities is None
     # The card paints each predicted tank pixel as a 4x4 block of the tank's colour (plus the legend's swatch).
-    from cnnwidgets.render.heads import class_palette
+    from cnnwidgets.render.masks import class_palette
 
     tank = class_palette(2)[1]
     canvas = browser.heads.cards[0].canvas.image

@@ -14,7 +14,7 @@ keras = pytest.importorskip("keras")
 
 import cnnwidgets as cw  # noqa: E402
 from cnnwidgets.render import image_to_rgba  # noqa: E402
-from cnnwidgets.render.masks import mask_rgba  # noqa: E402
+from cnnwidgets.render.masks import class_palette, mask_rgba  # noqa: E402
 from cnnwidgets.widgets.common.target_panel import TargetPanel  # noqa: E402
 from cnnwidgets.widgets.common.targets import RequestedTarget  # noqa: E402
 from cnnwidgets.widgets.common.traits import ImageArrayTrait  # noqa: E402
@@ -243,7 +243,8 @@ def test_a_one_channel_sigmoid_map_explains_its_foreground():
     np.testing.assert_array_equal(target.mask, (foreground if foreground.any() else np.ones_like(foreground)))
     assert [b.description for b in panel.class_buttons] == [f"0 \u00b7 {100 * foreground.mean():.0f}%"] or \
         foreground.mean() < 0.005
-    assert panel.class_buttons[0].style.button_color == "#e45756"  # the foreground's colour on the mask
+    foreground_colour = "#{:02x}{:02x}{:02x}".format(*class_palette(2)[1, :3])
+    assert panel.class_buttons[0].style.button_color == foreground_colour  # the foreground's colour on the mask
     send(panel, "mouse_down", 0.5, 0.5)
     send(panel, "mouse_up", 0.5, 0.5)
     assert owner.class_index == 0 and owner.region is None

@@ -4,10 +4,8 @@ Pure numpy (and Pillow for text), no TensorFlow, no widgets. The
 LayerBrowser draws each output of a segmentation, regression or
 several-output model with these:
 
-* :func:`class_palette` gives every class of a dense output one colour
-  (grey for the background, class 0; matplotlib's qualitative ``tab10`` /
-  ``tab20``, evenly spaced hues past 20 classes); :func:`mask_rgba` paints a
-  predicted mask with it, :func:`mask_overlay_rgba` over the input, and
+* :func:`mask_rgba` paints a predicted mask with the one class palette of
+  :func:`cnnwidgets.render.masks.class_palette` (the target panel's too), :func:`mask_overlay_rgba` over the input, and
   :func:`mask_legend_rgba` lists the classes with their share of the pixels.
 * :func:`score_maps_rgba` draws one small map per class of a dense output
   (its probability or score at every pixel), with the class name over each.
@@ -22,7 +20,6 @@ from .compose import blend
 from .panels import stack_panels, text_rgba
 
 __all__ = [
-    "class_palette",
     "mask_rgba",
     "mask_overlay_rgba",
     "mask_legend_rgba",
@@ -31,7 +28,6 @@ __all__ = [
     "values_rgba",
     "format_head_value",
     "HEAD_HIGHLIGHT",
-    "BACKGROUND_COLOUR",
 ]
 
 _WHITE = (255, 255, 255, 255)
@@ -47,37 +43,6 @@ def format_head_value(value):
     """A model output value as text: four significant digits (``0.4123``, ``-12.35``, ``1.2e-05``)."""
     value = float(value)
     return "nan" if not np.isfinite(value) else f"{value:.4g}"
-
-
-#: Colour of the background class (class 0 of a mask, by the widgets' convention).
-BACKGROUND_COLOUR = (214, 214, 214, 255)
-
-
-def class_palette(count, background=True):
-    """One opaque colour per class, uint8 ``(count, 4)``.
-
-    With ``background`` class 0 (the background, as the widgets take the
-    first channel of a dense output to be) is a light grey, so the classes
-    found stand out. The other classes get matplotlib's ``tab10``, past 10
-    ``tab20``, past 20 evenly spaced hues (``hsv``), so neighbouring indices
-    stay apart.
-    """
-    from matplotlib import colormaps
-
-    count = int(count)
-    if count < 1:
-        raise ValueError(f"a palette needs at least one class, got {count}")
-    coloured = count - 1 if background else count
-    if coloured <= 20:
-        table = colormaps["tab10" if coloured <= 10 else "tab20"].colors[:coloured]
-        colours = np.asarray(table, np.float64).reshape(-1, 3)
-    else:
-        colours = colormaps["hsv"](np.linspace(0.0, 1.0, coloured, endpoint=False))[:, :3]
-    out = np.full((count, 4), 255, np.uint8)
-    out[count - coloured:, :3] = np.clip(colours[:, :3] * 255 + 0.5, 0, 255).astype(np.uint8)
-    if background:
-        out[0] = BACKGROUND_COLOUR
-    return out
 
 
 def _fit_nearest(array, size):

@@ -12,7 +12,7 @@ Everything here is numpy in, numpy out.
 import numpy as np
 
 __all__ = [
-    "CLASS_COLOURS",
+    "BACKGROUND_COLOUR",
     "class_palette",
     "class_areas",
     "channel_areas",
@@ -23,20 +23,35 @@ __all__ = [
     "box_region",
 ]
 
-#: Colours of a mask's classes, in order; class 0 (usually background) is a neutral slate.
-CLASS_COLOURS = (
-    "#5b6573", "#e45756", "#4c78a8", "#54a24b", "#f58518", "#b279a2",
-    "#eeca3b", "#72b7b2", "#ff9da6", "#9d755d", "#bab0ac", "#1f3d7a",
-)
+#: Colour of the background class (class 0 of a mask, by the widgets' convention).
+BACKGROUND_COLOUR = (91, 101, 115, 255)  # a neutral slate
 
 
-def class_palette(count):
-    """``(count, 4)`` uint8 RGBA: one opaque colour per class (:data:`CLASS_COLOURS`, cycled)."""
+def class_palette(count, background=True):
+    """One opaque colour per class, uint8 ``(count, 4)``.
+
+    With ``background`` class 0 (the background, as the widgets take the
+    first channel of a dense output to be) is a neutral slate, so the classes
+    found stand out. The other classes get matplotlib's ``tab10``, past 10
+    ``tab20``, past 20 evenly spaced hues (``hsv``), so neighbouring indices
+    stay apart.
+    """
+    from matplotlib import colormaps
+
     count = int(count)
     if count < 1:
         raise ValueError(f"a palette needs at least one class, got {count}")
-    rgb = [tuple(int(c.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4)) for c in CLASS_COLOURS]
-    return np.array([(*rgb[i % len(rgb)], 255) for i in range(count)], np.uint8)
+    coloured = count - 1 if background else count
+    if coloured <= 20:
+        table = colormaps["tab10" if coloured <= 10 else "tab20"].colors[:coloured]
+        colours = np.asarray(table, np.float64).reshape(-1, 3)
+    else:
+        colours = colormaps["hsv"](np.linspace(0.0, 1.0, coloured, endpoint=False))[:, :3]
+    out = np.full((count, 4), 255, np.uint8)
+    out[count - coloured:, :3] = np.clip(colours[:, :3] * 255 + 0.5, 0, 255).astype(np.uint8)
+    if background:
+        out[0] = BACKGROUND_COLOUR
+    return out
 
 
 def class_areas(mask, count):

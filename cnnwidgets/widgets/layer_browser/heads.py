@@ -23,7 +23,6 @@ import numpy as np
 from ...render import stack_panels, text_rgba
 from ...render.architecture import format_shape
 from ...render.heads import (
-    class_palette,
     format_head_value,
     mask_legend_rgba,
     mask_overlay_rgba,
@@ -32,6 +31,7 @@ from ...render.heads import (
     score_maps_rgba,
     values_rgba,
 )
+from ...render.masks import class_palette
 from ..common.canvas import ImageCanvas
 from ..common.charts import ClassScoresChart
 from ..common.style import TEXT_MUTED, card

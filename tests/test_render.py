@@ -651,6 +651,22 @@ class TestTextRgba:
         with pytest.raises(ValueError):
             text_rgba("x", 0)
 
+    def test_characters_past_latin1_with_the_bitmap_fallback_font(self, monkeypatch):
+        """Pillow < 10.1 (the oldest supported) has only a Latin-1 bitmap default font: "\u2026" must not raise."""
+        from PIL import ImageFont
+
+        from cnnwidgets.render import panels
+
+        bitmap = ImageFont.load_default_imagefont() if hasattr(ImageFont, "load_default_imagefont") \
+            else ImageFont.load_default()
+        if not isinstance(bitmap, ImageFont.ImageFont):
+            pytest.skip("this Pillow has no bitmap default font")
+        line = bitmap.getbbox("Ag")[3]
+        monkeypatch.setattr(panels, "_font", lambda height: (bitmap, line))
+        out = text_rgba("3 more \u2026 \u2212 1 \u4e00", 12)
+        np.testing.assert_array_equal(out, text_rgba("3 more ... - 1 ?", 12))
+        assert out[..., 3].max() > 0
+
 
 class TestBarChartRgba:
     BAR = (31, 119, 180, 255)

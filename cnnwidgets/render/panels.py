@@ -114,6 +114,22 @@ def _font(height):
         return font, bottom
 
 
+#: Stand-ins for characters a bitmap font cannot draw (it holds Latin-1 only).
+_LATIN1_STAND_INS = {"\u2026": "...", "\u2212": "-", "\u2013": "-", "\u2014": "-"}
+
+
+def _drawable(font, text):
+    """``text`` as ``font`` can draw it: Pillow's bitmap fallback font (Pillow < 10.1, or no FreeType) holds
+    Latin-1 only, so other characters get ASCII stand-ins (or ``?``)."""
+    from PIL import ImageFont
+
+    if not isinstance(font, ImageFont.ImageFont):  # a FreeType font draws any character it has
+        return text
+    for character, stand_in in _LATIN1_STAND_INS.items():
+        text = text.replace(character, stand_in)
+    return text.encode("latin-1", "replace").decode("latin-1")
+
+
 def _text_width(font, text):
     if not text:
         return 0
@@ -153,6 +169,7 @@ def text_rgba(text, height=12, color=(0, 0, 0, 255)):
     text = " ".join(str(text).splitlines())
     color = _as_color(color)
     font, line = _font(height)
+    text = _drawable(font, text)
     width = _text_width(font, text)
     out = np.empty((height, width, 4), np.uint8)
     out[...] = color

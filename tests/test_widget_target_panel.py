@@ -42,15 +42,9 @@ class Owner(RequestedTarget):
 
 
 @pytest.fixture(scope="module")
-def models():
-    keras.utils.set_random_seed(0)
-    inp = keras.Input((H, W, 1))
-    x = L.Conv2D(4, 3, padding="same", activation="relu", name="conv")(L.Rescaling(1 / 255)(inp))
-    seg = keras.Model(inp, L.Conv2D(3, 1, activation="softmax", name="seg")(x))
-    pooled = L.GlobalAveragePooling2D()(x)
-    heads = keras.Model(inp, [L.Dense(3, activation="softmax", name="cls")(pooled), L.Dense(2, name="box")(pooled)])
-    clf = keras.Model(inp, L.Dense(3, activation="softmax", name="probs")(pooled))
-    return seg, heads, clf
+def models(tiny_target_models):
+    """The segmenter, the class + box heads and the classifier of ``tests/conftest.py``."""
+    return tiny_target_models
 
 
 def image(seed=0):

@@ -435,6 +435,8 @@ def test_one_channel_maps(activation):
     assert head.mask_names == ("not 0", "0")
     np.testing.assert_allclose(head.shares, [1 - expected.mean(), expected.mean()])
     assert browser.heads.cards[0].canvas.image.shape[0] > 100
+    # the map's one class is channel 0, whether or not it covers most pixels
+    assert head.predicted == 0 and browser.predicted_class == 0 and browser.class_name == "0"
 
 
 def test_a_map_with_many_classes_lists_the_ones_predicted():

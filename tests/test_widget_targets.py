@@ -34,6 +34,7 @@ def test_default_map_class_prefers_a_foreground_class():
     assert default_map_class(np.array([[0, 0, 0], [0, 2, 0]]), 3) == 2
     assert default_map_class(np.zeros((2, 2), int), 3) == 0
     assert default_map_class(np.array([[1, 1, 2]]), 3) == 1
+    assert default_map_class(np.array([[1, 1, 0]]), 1) == 0  # one channel: its class, where the mask is 1
 
 
 def test_a_classifier_keeps_plain_class_indices(models):

@@ -33,7 +33,14 @@ __all__ = ["RequestedTarget", "default_map_class"]
 
 
 def default_map_class(mask, count):
-    """The class predicted over the largest area of ``mask``, the first (background) only if it is all there is."""
+    """The channel explained by default on a map of ``count`` channels whose predicted mask is ``mask``.
+
+    The class predicted over the largest area, the first (background) only
+    if it is all there is. A one-channel map (mask 0/1: its one class where
+    1) has one class to explain: channel 0.
+    """
+    if count == 1:
+        return 0
     areas = np.bincount(mask.reshape(-1), minlength=count)
     if count > 1 and areas[1:].any():
         return int(np.argmax(areas[1:]) + 1)
@@ -220,7 +227,7 @@ class RequestedTarget(RequestedClass):
         mask = predicted = probabilities = None
         if self.output_kind == "map":
             mask = self.inspector.predicted_mask(image, self.output_index)
-            predicted = default_map_class(mask, values.shape[-1]) if values.shape[-1] > 1 else 0
+            predicted = default_map_class(mask, values.shape[-1])
         elif self.output_kind == "classes":
             probabilities = values
             predicted = int(np.argmax(values))
